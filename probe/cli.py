@@ -1,0 +1,149 @@
+"""Argument parsing, wiring and exit codes; nothing else.
+
+This module imports only the standard library at load time so that `--help` and usage
+errors answer at once: each sub-command's implementation (httpx2, boto3, the MCP SDK,
+the lab) is imported only when that sub-command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from probe.outcome import EXIT_CODES, Outcome
+
+EPILOG_OUTCOMES = "\n".join(f"  {o.value:<24} {EXIT_CODES[o]:>3}  {o.meaning}" for o in Outcome)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit code 2 (probe_error), like `curl`."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"agentcore-probe: error: {message} (see --help)\n")
+        raise SystemExit(EXIT_CODES[Outcome.PROBE_ERROR])
+
+
+def _add_aws_args(p: argparse.ArgumentParser, *, gateway_required: bool = False) -> None:
+    g = p.add_argument_group("AWS")
+    g.add_argument("--gateway-id", help="the gateway's id (read from a gateway URL when absent)")
+    g.add_argument("--region", help="AWS region (read from a gateway URL when absent)")
+    g.add_argument("--profile", help="AWS profile for the standard credential chain")
+
+
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run",
+        help="probe a gateway: tools/list, then optionally tools/call",
+        description="Probe an MCP endpoint over Streamable HTTP and classify every answer.",
+        epilog="outcomes and exit codes:\n" + EPILOG_OUTCOMES
+        + "\n\nwith --expect: 0 when the outcome matches, 1 when it does not.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("url", help="the gateway's MCP endpoint, e.g. https://ID.gateway.bedrock-agentcore.REGION.amazonaws.com/mcp")
+    p.add_argument("--call", metavar="TOOL", help="call this tool after listing (full name, e.g. Target___tool)")
+    p.add_argument("--args", metavar="JSON", default=None, help="the call's arguments as a JSON object, or @FILE")
+    p.add_argument("--idempotent", action="store_true",
+                   help="the tool is safe to repeat: allow retrying a call that may have reached it")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--timeout", type=float, default=10.0, metavar="S",
+                   help="per-request timeout in seconds (default 10)")
+    p.add_argument("--retries", type=int, default=2, metavar="N",
+                   help="extra attempts for throttled/server/transport failures (default 2)")
+    p.add_argument("--max-retry-time", type=float, default=30.0, metavar="S",
+                   help="bound on the total time spent retrying one request (default 30)")
+    p.add_argument("--max-pages", type=int, default=100, metavar="N", help="tools/list page bound (default 100)")
+    p.add_argument("--protocol-version", default=None, metavar="V",
+                   help="2025-03-26, 2025-06-18, 2025-11-25 (default, negotiated) or 2026-07-28 (stateless)")
+    p.add_argument("--expect", metavar="OUTCOME", choices=[o.value for o in Outcome],
+                   help="assert the outcome: exit 0 when it matches, 1 when not")
+    p.add_argument("-v", "--verbose", action="store_true", help="add the redacted HTTP transcript")
+    p.add_argument("--no-iam", action="store_true", help="do not run the IAM check on a policy internal failure")
+    p.add_argument("--no-color", action="store_true", help="never colour the text report")
+    a = p.add_argument_group("inbound auth (secrets never on the command line)")
+    a.add_argument("--bearer-token-env", metavar="NAME", help="read a bearer token from this environment variable")
+    a.add_argument("--bearer-token-file", metavar="PATH", help="read a bearer token from this file")
+    a.add_argument("--oauth-token-url", metavar="URL", help="OAuth2 token endpoint (client credentials grant)")
+    a.add_argument("--oauth-client-id", metavar="ID")
+    a.add_argument("--oauth-client-secret-env", metavar="NAME", help="environment variable holding the client secret")
+    a.add_argument("--oauth-scope", metavar="SCOPE")
+    a.add_argument("--sigv4", action="store_true", help="sign requests with SigV4 (service bedrock-agentcore)")
+    _add_aws_args(p)
+    p.set_defaults(handler=_lazy("probe.run", "main"))
+
+
+def _add_iam(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("iam", help="check or fix the gateway execution role's policy permissions")
+    isub = p.add_subparsers(dest="iam_command", required=True, metavar="{check,fix}")
+    check = isub.add_parser(
+        "check",
+        help="name the permissions the gateway's role lacks",
+        description="Read the gateway, derive the (action, resource) pairs its role needs for policy "
+        "evaluation, and decide each one (IAM simulation, or offline evaluation of the role's policies).",
+        epilog="exit codes: 0 the role has every permission; 3 permissions are missing; "
+        "4 some could not be decided; 2 usage or access error.",
+    )
+    fix = isub.add_parser(
+        "fix",
+        help="print (or --apply) the least-privilege inline policy",
+        description="Print the least-privilege inline policy the gateway's role needs and the command "
+        "that applies it. Nothing changes without --apply.",
+        epilog="exit codes: 0 nothing to do, printed, or applied and verified; 3 still missing after "
+        "--apply; 5 refused (an inline policy cannot help); 2 usage or access error.",
+    )
+    for q in (check, fix):
+        q.add_argument("url", nargs="?", help="gateway MCP URL (gateway id and region are read from it)")
+        _add_aws_args(q)
+        q.add_argument("--format", choices=("text", "json"), default="text")
+        q.add_argument("--no-color", action="store_true")
+    fix.add_argument("--apply", action="store_true", help="write the inline policy to the role, then check again")
+    check.set_defaults(handler=_lazy("probe.iam.command", "check_main"))
+    fix.set_defaults(handler=_lazy("probe.iam.command", "fix_main"))
+
+
+def _add_lab(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("lab", help="start the embedded AgentCore lab on 127.0.0.1 until interrupted")
+    p.add_argument("--port", type=int, default=0, help="first port to use (default: any free ports)")
+    p.add_argument("--scenario", metavar="FILE", help="seed the lab from a scenario file (YAML)")
+    p.set_defaults(handler=_lazy("probe.lab.server", "lab_main"))
+
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="walk the policy-permissions incident against the embedded lab")
+    p.add_argument("--no-color", action="store_true")
+    p.set_defaults(handler=_lazy("probe.demo", "main"))
+
+
+def _lazy(module: str, func: str) -> Callable[[argparse.Namespace], int]:
+    def handler(ns: argparse.Namespace) -> int:
+        import importlib
+
+        return int(getattr(importlib.import_module(module), func)(ns))
+
+    return handler
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from probe import __version__
+
+    parser = _Parser(
+        prog="agentcore-probe",
+        description="Does this AgentCore Gateway really work end to end over MCP? If not, why, and how to fix it.",
+    )
+    parser.add_argument("--version", action="version", version=f"agentcore-probe {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,iam,lab,demo}",
+                                parser_class=_Parser)
+    _add_run(sub)
+    _add_iam(sub)
+    _add_lab(sub)
+    _add_demo(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ns = build_parser().parse_args(argv)
+    try:
+        return ns.handler(ns)
+    except KeyboardInterrupt:
+        sys.stderr.write("agentcore-probe: interrupted\n")
+        return 130

@@ -1,0 +1,138 @@
+"""The lab's in-memory AgentCore: the one store the control plane writes and the gateways read.
+
+Both the control plane (boto3's `bedrock-agentcore-control` wire) and the MCP gateway
+endpoints are views of this store, so a policy created through boto3 is enforced on the
+very next `tools/call`, as on the real service. Every access goes through the lock:
+uvicorn serves the two views from different threads.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+AuthorizerType = Literal["NONE", "CUSTOM_JWT", "AWS_IAM", "AUTHENTICATE_ONLY"]
+PolicyMode = Literal["LOG_ONLY", "ENFORCE"]
+DenialShape = Literal["documented", "preview"]
+
+LAB_REGION = "us-east-1"
+LAB_ACCOUNT = "123456789012"  # moto's default account: IAM ARNs and gateway ARNs agree
+
+
+def new_id(prefix: str, length: int = 10) -> str:
+    """AgentCore-style ids: a readable prefix and a random lower-case suffix."""
+    alphabet = string.ascii_lowercase + string.digits
+    return f"{prefix}-{''.join(secrets.choice(alphabet) for _ in range(length))}"
+
+
+def gateway_arn(gateway_id: str, region: str = LAB_REGION, account: str = LAB_ACCOUNT) -> str:
+    return f"arn:aws:bedrock-agentcore:{region}:{account}:gateway/{gateway_id}"
+
+
+def policy_engine_arn(engine_id: str, region: str = LAB_REGION, account: str = LAB_ACCOUNT) -> str:
+    return f"arn:aws:bedrock-agentcore:{region}:{account}:policy-engine/{engine_id}"
+
+
+@dataclass
+class ToolSpec:
+    """One tool of an emulated target; the gateway lists it as `{target}___{name}`."""
+
+    name: str
+    description: str = ""
+    input_schema: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+@dataclass
+class Target:
+    target_id: str
+    name: str
+    tools: list[ToolSpec]
+    lambda_arn: str | None = None  # set for Lambda targets: the role needs lambda:InvokeFunction on it
+    status: str = "READY"
+    created_at: float = field(default_factory=time.time)
+
+
+@dataclass
+class Faults:
+    """Failure modes an operator or a test turns on for one gateway."""
+
+    throttle: bool = False  # every MCP request answers HTTP 429
+    throttle_retry_after_s: float | None = None
+    latency_ms: int = 0  # added before every MCP answer
+    failing_tools: set[str] = field(default_factory=set)  # full tool names whose target fails
+    target_failure_text: str = "Access denied while invoking Lambda function"
+    denial_shape: DenialShape = "documented"
+
+
+@dataclass
+class Gateway:
+    gateway_id: str
+    name: str
+    role_arn: str
+    authorizer_type: AuthorizerType = "NONE"
+    authorizer_configuration: dict[str, Any] | None = None
+    policy_engine_arn: str | None = None
+    policy_engine_mode: PolicyMode | None = None
+    exception_level: str | None = None  # "DEBUG" or None
+    search_enabled: bool = False
+    status: str = "READY"
+    description: str | None = None
+    targets: list[Target] = field(default_factory=list)
+    faults: Faults = field(default_factory=Faults)
+    created_at: float = field(default_factory=time.time)
+    updated_at: float = field(default_factory=time.time)
+
+    @property
+    def arn(self) -> str:
+        return gateway_arn(self.gateway_id)
+
+
+@dataclass
+class Policy:
+    policy_id: str
+    name: str
+    statement: str  # Cedar source
+    status: str = "ACTIVE"
+    description: str | None = None
+    created_at: float = field(default_factory=time.time)
+    updated_at: float = field(default_factory=time.time)
+
+
+@dataclass
+class PolicyEngine:
+    engine_id: str
+    name: str
+    status: str = "ACTIVE"
+    description: str | None = None
+    policies: dict[str, Policy] = field(default_factory=dict)
+    created_at: float = field(default_factory=time.time)
+    updated_at: float = field(default_factory=time.time)
+
+    @property
+    def arn(self) -> str:
+        return policy_engine_arn(self.engine_id)
+
+
+class LabState:
+    """Gateways and policy engines by id, behind one re-entrant lock."""
+
+    def __init__(self, region: str = LAB_REGION, account: str = LAB_ACCOUNT) -> None:
+        self.region = region
+        self.account = account
+        self.lock = threading.RLock()
+        self.gateways: dict[str, Gateway] = {}
+        self.engines: dict[str, PolicyEngine] = {}
+
+    def gateway(self, gateway_id_or_arn: str) -> Gateway | None:
+        with self.lock:
+            key = gateway_id_or_arn.rsplit("/", 1)[-1]
+            return self.gateways.get(key)
+
+    def engine(self, engine_id_or_arn: str) -> PolicyEngine | None:
+        with self.lock:
+            key = engine_id_or_arn.rsplit("/", 1)[-1]
+            return self.engines.get(key)
