@@ -173,8 +173,14 @@ class Step:
         return len(self.exchanges)
 
     @property
+    def primary(self) -> Exchange | None:
+        """The exchange that decided the step: the last request, not a trailing notification."""
+        requests = [e for e in self.exchanges if e.rpc_id is not None or e.rpc_method is None]
+        return (requests or self.exchanges or [None])[-1]
+
+    @property
     def http_status(self) -> int | None:
-        return self.exchanges[-1].status if self.exchanges else None
+        return self.primary.status if self.primary else None
 
     @property
     def duration_ms(self) -> float:

@@ -1,0 +1,399 @@
+"""Pure rules from a recorded HTTP exchange to one outcome, its evidence and a hint.
+
+One rule per wire shape, tried in order; the first that recognises the answer wins.
+Strings are matched tolerantly (case-insensitive fragments, not whole messages)
+because AgentCore has reworded them between releases. Nothing here does I/O, so a
+saved exchange log is re-judged exactly as the live run judged it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from probe.outcome import Detail, Exchange, Judgement, Outcome
+from probe.wire import Decoded, decode_body
+
+SEARCH_TOOL = "x_amz_bedrock_agentcore_search"
+
+# -- the gateway's words, matched loosely ------------------------------------------------
+
+POLICY_INTERNAL = re.compile(r"policy\s+evaluation\s+failed|internalserverexception\s*-\s*policy", re.I)
+POLICY_DENIED = re.compile(
+    r"tool\s+execution\s+denied|authorizeactionexception|not\s+allowed\s+due\s+to\s+policy|"
+    r"policy\s+evaluation\s+denied",
+    re.I,
+)
+THROTTLING = re.compile(r"throttl|rate\s+exceeded|too\s+many\s+requests|slow\s+down", re.I)
+AUTH = re.compile(
+    r"invalid\s+bearer|missing\s+authentication\s+token|unauthori[sz]ed|token\s+(has\s+)?expired|"
+    r"expired\s+token|invalid\s+token|authentication\s+(failed|required)|not\s+authenticated|"
+    r"signature\s+(does\s+not\s+match|expired)|invalid\s+signature|security\s+token",
+    re.I,
+)
+GENERIC_INTERNAL = re.compile(r"an\s+internal\s+error\s+occurred", re.I)
+UNKNOWN_TOOL = re.compile(r"(unknown|no\s+such|not\s+found|does\s+not\s+exist).{0,20}tool|tool.{0,40}not\s+found", re.I)
+BRACKET = re.compile(r"\[([^\[\]]*)\]\s*\.?\s*$")
+DENIED_DUE_TO = re.compile(r"denied\s+due\s+to\s+(?:policy\s+)?['\"]?([A-Za-z0-9][\w.:/-]*)", re.I)
+NOT_A_POLICY_ID = {"no", "default", "the", "a"}
+
+JSONRPC_AUTH_CODE = -32001
+JSONRPC_DENIED_CODE = -32002
+JSONRPC_INTERNAL = -32603
+JSONRPC_INVALID_PARAMS = -32602
+
+# -- hints: one line an operator can act on ---------------------------------------------
+
+HINTS: dict[str, str] = {
+    "policy_internal_failure": (
+        "Not a denial: the gateway's execution role cannot evaluate policies. It needs "
+        "bedrock-agentcore:AuthorizeAction and PartiallyAuthorizeActions on the gateway and policy-engine "
+        "ARNs and GetPolicyEngine on the engine: run `agentcore-probe iam check`."
+    ),
+    "policy_denied": (
+        "The policy engine denied this call: no permit policy matched (default deny) or a forbid applied; "
+        "review the engine's Cedar policies for this principal, tool and input."
+    ),
+    "policy_denied_forbid": "A forbid (or the named policy) decided the denial: review policy {policy_id}.",
+    "auth_failed": (
+        "The gateway rejected the inbound credentials: check the token's issuer, audience and client id "
+        "against the gateway's CUSTOM_JWT authorizer, or the SigV4 credentials and "
+        "bedrock-agentcore:InvokeGateway for an AWS_IAM gateway."
+    ),
+    "auth_sigv4_params": (
+        "AWS_IAM gateways have answered expired or wrong SigV4 credentials with -32602: refresh the "
+        "credentials before suspecting the request."
+    ),
+    "throttled": "The gateway throttled the request: back off, spread scheduled probes, or raise the quota.",
+    "tool_error_generic": (
+        "The target failed and the gateway hides why: set the gateway's exceptionLevel to DEBUG to see "
+        "the target's own error (e.g. a missing lambda:InvokeFunction permission)."
+    ),
+    "tool_error": "The target behind the gateway failed; the gateway's text says why.",
+    "server_error": "The server failed; retry later, and quote the request id in a support case.",
+    "protocol_error": "The answer is not MCP: check that the URL is the gateway's MCP endpoint (…/mcp).",
+    "not_found": "Nothing answers MCP at this URL (HTTP 404): check the gateway id, region and the /mcp path.",
+    "session_expired": "The server forgot the MCP session (HTTP 404 with a session id): it restarted or expired it.",
+    "refused": "Nothing listens at that host and port: check the URL.",
+    "dns": "The host name does not resolve: check the gateway id and region in the URL.",
+    "tls": "The TLS handshake failed: check the URL's scheme and host, or a proxy intercepting TLS.",
+    "timeout": "No complete answer in time: raise --timeout, or check the gateway's and target's latency.",
+    "transport": "The connection failed before an answer arrived.",
+    "too_large": "The answer exceeded the probe's size cap: this is not a tools/list or tools/call answer.",
+    "empty_tools": (
+        "No tools listed: with a policy engine in ENFORCE, tools/list shows only tools some policy could "
+        "permit (default deny hides all); otherwise check the gateway's targets."
+    ),
+}
+
+TRANSPORT_HINTS = {
+    "refused": "refused",
+    "dns": "dns",
+    "tls": "tls",
+    "connect_timeout": "timeout",
+    "read_timeout": "timeout",
+    "write_timeout": "timeout",
+    "pool_timeout": "timeout",
+    "timeout": "timeout",
+}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An exchange seen through MCP eyes: the response to our request, if one is there."""
+
+    method: str
+    exchange: Exchange
+    decoded: Decoded
+    response: dict[str, Any] | None
+
+    @property
+    def error(self) -> dict[str, Any] | None:
+        err = self.response.get("error") if self.response else None
+        return err if isinstance(err, dict) else None
+
+    @property
+    def result(self) -> Any:
+        return self.response.get("result") if self.response else None
+
+    @property
+    def result_is_error(self) -> bool:
+        r = self.result
+        return isinstance(r, dict) and r.get("isError") is True
+
+    @property
+    def status(self) -> int | None:
+        return self.exchange.status
+
+
+def answer_of(method: str, ex: Exchange) -> Answer:
+    decoded = decode_body(ex.headers.get("content-type"), ex.body)
+    return Answer(method, ex, decoded, decoded.response_for(ex.rpc_id))
+
+
+def result_text(result: Any) -> str:
+    """All text content of a tool-call style result, joined: what the gateway said."""
+    if not isinstance(result, dict):
+        return ""
+    content = result.get("content")
+    if not isinstance(content, list):
+        return ""
+    parts = [c.get("text") for c in content if isinstance(c, dict) and isinstance(c.get("text"), str)]
+    return "\n".join(p for p in parts if p)
+
+
+def _debug_text(result: Any) -> str | None:
+    meta = result.get("_meta") if isinstance(result, dict) else None
+    debug = meta.get("debug") if isinstance(meta, dict) else None
+    if debug is None:
+        return None
+    return debug if isinstance(debug, str) else str(debug)
+
+
+def _base_detail(a: Answer, **kw: Any) -> Detail:
+    headers = a.exchange.headers
+    retry_after = _retry_after(headers.get("retry-after"))
+    return Detail(
+        request_id=headers.get("x-amzn-requestid"),
+        trace_id=headers.get("x-amzn-trace-id"),
+        retry_after_s=retry_after,
+        **kw,
+    )
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value.strip()))
+    except ValueError:
+        return None  # an HTTP-date: rare from AWS; the backoff schedule applies instead
+
+
+def _snippet(text: str, limit: int = 200) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def denial_detail(a: Answer, message: str, code: int | None = None) -> Judgement:
+    """Pull the bracketed reason and a policy id out of a denial, in either wire shape."""
+    reason = m.group(1).strip() if (m := BRACKET.search(message)) else None
+    policy_id = None
+    if reason and (d := DENIED_DUE_TO.search(reason)) and d.group(1).lower() not in NOT_A_POLICY_ID:
+        policy_id = d.group(1)
+    detail = _base_detail(a, message=message, reason=reason, policy_id=policy_id, rpc_error_code=code)
+    hint = HINTS["policy_denied_forbid"].format(policy_id=policy_id) if policy_id else HINTS["policy_denied"]
+    return Judgement(Outcome.POLICY_DENIED, detail, hint)
+
+
+# -- the rules ---------------------------------------------------------------------------
+
+Rule = Callable[[Answer], Judgement | None]
+
+
+def rule_transport(a: Answer) -> Judgement | None:
+    ex = a.exchange
+    if ex.error is None:
+        return None
+    hint = HINTS[TRANSPORT_HINTS.get(ex.error, "transport")]
+    return Judgement(Outcome.TRANSPORT_ERROR, _base_detail(a, message=f"{ex.error}: {ex.error_message}"), hint)
+
+
+def rule_too_large(a: Answer) -> Judgement | None:
+    if not a.exchange.body_truncated:
+        return None
+    msg = f"answer of more than {len(a.exchange.body.encode())} bytes (HTTP {a.status}); reading stopped"
+    return Judgement(Outcome.PROTOCOL_ERROR, _base_detail(a, message=msg), HINTS["too_large"])
+
+
+def _message_of(a: Answer) -> str:
+    """The most specific human text in an answer: JSON-RPC error, result text, AWS error, body."""
+    if a.error is not None and isinstance(a.error.get("message"), str):
+        return a.error["message"]
+    if text := result_text(a.result):
+        return text
+    for m in a.decoded.messages:
+        if isinstance(m, dict):
+            for key in ("message", "Message", "error_description", "error"):
+                if isinstance(m.get(key), str):
+                    return m[key]
+    return _snippet(a.exchange.body) if a.exchange.body else ""
+
+
+def rule_http_throttled(a: Answer) -> Judgement | None:
+    if a.status != 429:
+        return None
+    return Judgement(Outcome.THROTTLED, _base_detail(a, message=_message_of(a) or "HTTP 429"), HINTS["throttled"])
+
+
+def rule_http_auth(a: Answer) -> Judgement | None:
+    if a.status not in (401, 403):
+        return None
+    msg = _message_of(a) or f"HTTP {a.status}"
+    code = a.error.get("code") if a.error else None
+    www = a.exchange.headers.get("www-authenticate")
+    if www:
+        msg = f"{msg} (WWW-Authenticate: {_snippet(www, 160)})"
+    return Judgement(Outcome.AUTH_FAILED, _base_detail(a, message=msg, rpc_error_code=code), HINTS["auth_failed"])
+
+
+def rule_http_server(a: Answer) -> Judgement | None:
+    if a.status is None or a.status < 500:
+        return None
+    msg = _message_of(a) or f"HTTP {a.status}"
+    if THROTTLING.search(msg) or a.exchange.headers.get("x-amzn-errortype", "").startswith("Throttling"):
+        return Judgement(Outcome.THROTTLED, _base_detail(a, message=msg), HINTS["throttled"])
+    return Judgement(Outcome.SERVER_ERROR, _base_detail(a, message=f"HTTP {a.status}: {_snippet(msg)}"),
+                     HINTS["server_error"])
+
+
+def rule_http_not_found(a: Answer) -> Judgement | None:
+    if a.status != 404:
+        return None
+    had_session = "mcp-session-id" in {k.lower() for k in a.exchange.request_headers}
+    hint = HINTS["session_expired"] if had_session else HINTS["not_found"]
+    return Judgement(Outcome.PROTOCOL_ERROR, _base_detail(a, message=f"HTTP 404: {_snippet(_message_of(a))}"), hint)
+
+
+def rule_jsonrpc_error(a: Answer) -> Judgement | None:
+    """A JSON-RPC error object, at any HTTP status the rules above left alone."""
+    err = a.error
+    if err is None:
+        return None
+    code = err.get("code") if isinstance(err.get("code"), int) else None
+    message = err.get("message") if isinstance(err.get("message"), str) else ""
+    data = err.get("data")
+    full = f"{message} {data}" if isinstance(data, str) else message
+    if POLICY_INTERNAL.search(full):
+        return Judgement(Outcome.POLICY_INTERNAL_FAILURE, _base_detail(a, message=message, rpc_error_code=code),
+                         HINTS["policy_internal_failure"])
+    if POLICY_DENIED.search(full) or (code == JSONRPC_DENIED_CODE and "polic" in full.lower()):
+        return denial_detail(a, message, code)
+    if code == JSONRPC_AUTH_CODE or AUTH.search(full):
+        return Judgement(Outcome.AUTH_FAILED, _base_detail(a, message=message, rpc_error_code=code),
+                         HINTS["auth_failed"])
+    if THROTTLING.search(full):
+        return Judgement(Outcome.THROTTLED, _base_detail(a, message=message, rpc_error_code=code), HINTS["throttled"])
+    if a.method == "tools/call" and UNKNOWN_TOOL.search(full):
+        return Judgement(Outcome.TOOL_MISSING, _base_detail(a, message=message, rpc_error_code=code),
+                         "The gateway does not know this tool: check the name (Target___tool).")
+    detail = _base_detail(a, message=f"JSON-RPC error {code}: {message}", rpc_error_code=code)
+    if code == JSONRPC_INTERNAL or (code is not None and -32099 <= code <= -32000):
+        return Judgement(Outcome.SERVER_ERROR, detail, HINTS["server_error"])
+    hint = HINTS["auth_sigv4_params"] if code == JSONRPC_INVALID_PARAMS else HINTS["protocol_error"]
+    return Judgement(Outcome.PROTOCOL_ERROR, detail, hint)
+
+
+def rule_other_http(a: Answer) -> Judgement | None:
+    """Any other non-2xx status: the server did not take the request as MCP."""
+    if a.status is None or 200 <= a.status < 300:
+        return None
+    return Judgement(Outcome.PROTOCOL_ERROR,
+                     _base_detail(a, message=f"HTTP {a.status}: {_snippet(_message_of(a))}"), HINTS["protocol_error"])
+
+
+def rule_notification(a: Answer) -> Judgement | None:
+    """A notification is acknowledged with 202 (or an empty 200); there is nothing else to read."""
+    if a.exchange.rpc_id is not None:
+        return None
+    return Judgement(Outcome.OK, _base_detail(a))
+
+
+def rule_undecodable(a: Answer) -> Judgement | None:
+    if a.response is not None:
+        return None
+    if a.decoded.problem:
+        msg = a.decoded.problem
+    elif a.decoded.framing == "empty":
+        msg = f"HTTP {a.status} with an empty body where a JSON-RPC response was due"
+    elif a.decoded.framing == "sse":
+        msg = "the event stream carried no response to the request"
+    else:
+        msg = "the body holds no JSON-RPC response to the request"
+    if a.decoded.framing == "other" and a.exchange.body:
+        msg = f"{msg}: {_snippet(a.exchange.body, 120)}"
+    return Judgement(Outcome.PROTOCOL_ERROR, _base_detail(a, message=msg), HINTS["protocol_error"])
+
+
+def rule_error_result(a: Answer) -> Judgement | None:
+    """`result.isError: true`: how AgentCore reports policy, target and even list failures."""
+    if not a.result_is_error:
+        return None
+    text = result_text(a.result)
+    debug = _debug_text(a.result)
+    if POLICY_INTERNAL.search(text):
+        return Judgement(Outcome.POLICY_INTERNAL_FAILURE, _base_detail(a, message=text, debug=debug),
+                         HINTS["policy_internal_failure"])
+    if POLICY_DENIED.search(text):
+        return denial_detail(a, text)
+    if THROTTLING.search(text):
+        return Judgement(Outcome.THROTTLED, _base_detail(a, message=text), HINTS["throttled"])
+    if a.method != "tools/call":
+        # An error result where a list or handshake was due: the gateway failed to answer it.
+        return Judgement(Outcome.SERVER_ERROR, _base_detail(a, message=text or "error result", debug=debug),
+                         HINTS["server_error"])
+    hint = HINTS["tool_error_generic"] if GENERIC_INTERNAL.search(text) and not debug else HINTS["tool_error"]
+    return Judgement(Outcome.TOOL_ERROR, _base_detail(a, message=text or "isError without text", debug=debug), hint)
+
+
+def rule_result_shape(a: Answer) -> Judgement | None:
+    """The result must have the shape its method promises; anything else is a protocol error."""
+    result = a.result
+    problem: str | None = None
+    if not isinstance(result, dict):
+        problem = "the result is not an object"
+    elif a.method == "initialize":
+        if not isinstance(result.get("protocolVersion"), str):
+            problem = "initialize result has no protocolVersion"
+        elif not isinstance(result.get("capabilities", {}), dict):
+            problem = "initialize result has malformed capabilities"
+    elif a.method == "tools/list":
+        tools = result.get("tools")
+        if not isinstance(tools, list):
+            problem = "tools/list result has no tools array"
+        elif not all(isinstance(t, dict) and isinstance(t.get("name"), str) for t in tools):
+            problem = "tools/list result has a tool without a name"
+        elif "nextCursor" in result and result["nextCursor"] is not None and not isinstance(result["nextCursor"], str):
+            problem = "tools/list nextCursor is not a string"
+    elif a.method == "tools/call" and not isinstance(result.get("content", []), list):
+        problem = "tools/call result content is not a list"
+    if problem is None:
+        return None
+    return Judgement(Outcome.PROTOCOL_ERROR, _base_detail(a, message=problem), HINTS["protocol_error"])
+
+
+def rule_ok(a: Answer) -> Judgement | None:
+    return Judgement(Outcome.OK, _base_detail(a))
+
+
+RULES: tuple[Rule, ...] = (
+    rule_transport,
+    rule_too_large,
+    rule_http_throttled,
+    rule_http_auth,
+    rule_http_server,
+    rule_http_not_found,
+    rule_jsonrpc_error,
+    rule_other_http,
+    rule_notification,
+    rule_undecodable,
+    rule_error_result,
+    rule_result_shape,
+    rule_ok,
+)
+
+
+def classify(method: str, exchange: Exchange) -> Judgement:
+    """Judge one exchange made for `method` (initialize, tools/list, tools/call, a notification)."""
+    a = answer_of(method, exchange)
+    for rule in RULES:
+        if (j := rule(a)) is not None:
+            return j
+    raise AssertionError("rule_ok always answers")  # pragma: no cover
+
+
+def visible_tools(names: list[str]) -> list[str]:
+    """The gateway's own tools: the built-in semantic search tool is not one of them."""
+    return [n for n in names if n != SEARCH_TOOL]

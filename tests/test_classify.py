@@ -1,0 +1,262 @@
+"""The classifier over every wire shape in the reference document, and variants of them."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from probe.classify import classify
+from probe.outcome import Exchange, Outcome
+
+
+def exchange(
+    body: Any = None,
+    *,
+    status: int | None = 200,
+    content_type: str = "application/json",
+    rpc_id: int | None = 1,
+    method: str = "tools/list",
+    headers: dict[str, str] | None = None,
+    error: str | None = None,
+    truncated: bool = False,
+    sse: bool = False,
+    raw: str | None = None,
+) -> Exchange:
+    if raw is not None:
+        text = raw
+    elif body is None:
+        text = ""
+    elif sse:
+        content_type = "text/event-stream"
+        text = f"event: message\ndata: {json.dumps(body)}\n\n"
+    else:
+        text = json.dumps(body)
+    hdrs = {"content-type": content_type, "x-amzn-requestid": "req-123", **(headers or {})}
+    return Exchange(
+        rpc_method=method, rpc_id=rpc_id, url="https://gw/mcp", http_method="POST", request_headers={},
+        request_body="{}", status=status, headers=hdrs if status is not None else {}, body=text,
+        body_bytes=len(text), body_truncated=truncated, duration_ms=5.0, error=error,
+        error_message="boom" if error else None,
+    )
+
+
+def result(r: Any, rpc_id: int = 1) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": rpc_id, "result": r}
+
+
+def rpc_error(code: int, message: str, rpc_id: int | None = 1) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": rpc_id, "error": {"code": code, "message": message}}
+
+
+def text_result(text: str, is_error: bool = True, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    r: dict[str, Any] = {"content": [{"type": "text", "text": text}], "isError": is_error}
+    if meta:
+        r["_meta"] = meta
+    return r
+
+
+INCIDENT = "InternalServerException - Policy evaluation failed for list tools"
+DENIED_DOC = ("AuthorizeActionException - Tool Execution Denied: Tool call not allowed due to policy enforcement "
+              "[No policy applies to the request (denied by default).]")
+DENIED_PREVIEW = ("Tool Execution Denied: Tool call not allowed due to policy enforcement "
+                  "[Policy evaluation denied due to no determining policies]")
+
+
+@pytest.mark.parametrize("sse", [False, True], ids=["json", "sse"])
+class TestShapes:
+    def test_incident_list_tools_is_internal_policy_failure(self, sse: bool) -> None:
+        j = classify("tools/list", exchange(result(text_result(INCIDENT)), sse=sse))
+        assert j.outcome is Outcome.POLICY_INTERNAL_FAILURE
+        assert j.detail.message == INCIDENT
+        assert j.detail.request_id == "req-123"
+        assert "AuthorizeAction" in (j.hint or "")
+
+    def test_internal_failure_on_call(self, sse: bool) -> None:
+        text = "InternalServerException - Policy evaluation failed for tool call"
+        j = classify("tools/call", exchange(result(text_result(text)), sse=sse, method="tools/call"))
+        assert j.outcome is Outcome.POLICY_INTERNAL_FAILURE
+
+    def test_documented_denial(self, sse: bool) -> None:
+        j = classify("tools/call", exchange(result(text_result(DENIED_DOC)), sse=sse, method="tools/call"))
+        assert j.outcome is Outcome.POLICY_DENIED
+        assert j.detail.reason == "No policy applies to the request (denied by default)."
+        assert j.detail.policy_id is None
+
+    def test_preview_denial_as_jsonrpc_error(self, sse: bool) -> None:
+        j = classify("tools/call", exchange(rpc_error(-32002, DENIED_PREVIEW), sse=sse, method="tools/call"))
+        assert j.outcome is Outcome.POLICY_DENIED
+        assert j.detail.reason == "Policy evaluation denied due to no determining policies"
+        assert j.detail.policy_id is None
+        assert j.detail.rpc_error_code == -32002
+
+    def test_forbid_names_its_policy(self, sse: bool) -> None:
+        text = DENIED_PREVIEW.replace("no determining policies", "refund_limit_forbid-x1y2z3")
+        j = classify("tools/call", exchange(rpc_error(-32002, text), sse=sse, method="tools/call"))
+        assert j.outcome is Outcome.POLICY_DENIED
+        assert j.detail.policy_id == "refund_limit_forbid-x1y2z3"
+        assert "refund_limit_forbid-x1y2z3" in (j.hint or "")
+
+    def test_forbid_in_documented_shape(self, sse: bool) -> None:
+        text = ("AuthorizeActionException - Tool Execution Denied: Tool call not allowed due to policy "
+                "enforcement [Policy evaluation denied due to pol-123abc]")
+        j = classify("tools/call", exchange(result(text_result(text)), sse=sse, method="tools/call"))
+        assert (j.outcome, j.detail.policy_id) == (Outcome.POLICY_DENIED, "pol-123abc")
+
+    def test_allowed_call(self, sse: bool) -> None:
+        j = classify("tools/call", exchange(result(text_result("refund r-1", False)), sse=sse, method="tools/call"))
+        assert j.outcome is Outcome.OK
+
+    def test_list_ok_and_empty_list_is_ok_at_exchange_level(self, sse: bool) -> None:
+        assert classify("tools/list", exchange(result({"tools": []}), sse=sse)).outcome is Outcome.OK
+        j = classify("tools/list", exchange(result({"tools": [{"name": "T___a"}], "nextCursor": "c"}), sse=sse))
+        assert j.outcome is Outcome.OK
+
+    def test_generic_target_failure_hints_debug(self, sse: bool) -> None:
+        ex = exchange(result(text_result("An internal error occurred. Please retry later.")), sse=sse,
+                      method="tools/call")
+        j = classify("tools/call", ex)
+        assert j.outcome is Outcome.TOOL_ERROR
+        assert "exceptionLevel" in (j.hint or "") and "DEBUG" in (j.hint or "")
+
+    def test_debug_target_failure_surfaces_meta_debug(self, sse: bool) -> None:
+        text = "Access denied while invoking Lambda function arn:aws:lambda:us-east-1:123456789012:function:f"
+        ex = exchange(result(text_result(text, meta={"debug": text})), sse=sse, method="tools/call")
+        j = classify("tools/call", ex)
+        assert j.outcome is Outcome.TOOL_ERROR
+        assert j.detail.debug == text
+        assert "exceptionLevel" not in (j.hint or "")
+
+
+@pytest.mark.parametrize(
+    ("message", "status"),
+    [("Invalid Bearer token", 401), ("Missing Authentication Token", 401), ("Invalid Bearer token", 200)],
+)
+def test_auth_failures(message: str, status: int) -> None:
+    ex = exchange(rpc_error(-32001, message, rpc_id=0), status=status,
+                  headers={"www-authenticate": 'Bearer resource_metadata="https://gw/.well-known/oauth-protected-resource"'})
+    j = classify("initialize", ex)
+    assert j.outcome is Outcome.AUTH_FAILED
+    assert message in (j.detail.message or "")
+
+
+def test_401_with_plain_text_and_403_html() -> None:
+    assert classify("initialize", exchange(status=401, raw="Unauthorized", content_type="text/plain")).outcome \
+        is Outcome.AUTH_FAILED
+    ex = exchange(status=403, raw="<html>Forbidden</html>", content_type="text/html")
+    assert classify("tools/list", ex).outcome is Outcome.AUTH_FAILED
+
+
+def test_sigv4_expired_invalid_params_is_protocol_error_with_credentials_hint() -> None:
+    j = classify("tools/list", exchange(rpc_error(-32602, "Invalid request parameters")))
+    assert j.outcome is Outcome.PROTOCOL_ERROR
+    assert "SigV4" in (j.hint or "")
+
+
+@pytest.mark.parametrize(
+    ("ex", "retry_after"),
+    [
+        (exchange({"message": "Rate exceeded"}, status=429, headers={"retry-after": "3"}), 3.0),
+        (exchange(status=429, raw="", content_type="text/plain"), None),
+        (exchange(rpc_error(-32000, "ThrottlingException: Rate exceeded")), None),
+        (exchange(result(text_result("ThrottlingException - too many requests"))), None),
+        (exchange({"message": "Too Many Requests"}, status=503, headers={"x-amzn-errortype": "ThrottlingException"}),
+         None),
+    ],
+)
+def test_throttling_shapes(ex: Exchange, retry_after: float | None) -> None:
+    j = classify("tools/list", ex)
+    assert j.outcome is Outcome.THROTTLED
+    assert j.detail.retry_after_s == retry_after
+
+
+@pytest.mark.parametrize(
+    "ex",
+    [
+        exchange(status=500, raw="<html><body>Internal Server Error</body></html>", content_type="text/html"),
+        exchange(status=502, raw="Bad Gateway", content_type="text/plain"),
+        exchange(rpc_error(-32603, "Internal error")),
+        exchange(result(text_result("Something broke while listing"))),  # error result where a list was due
+    ],
+)
+def test_server_errors(ex: Exchange) -> None:
+    assert classify("tools/list", ex).outcome is Outcome.SERVER_ERROR
+
+
+@pytest.mark.parametrize(
+    ("ex", "fragment"),
+    [
+        (exchange(raw="{not json", content_type="application/json"), "not valid JSON"),
+        (exchange(raw="<html>hi</html>", content_type="text/html"), "neither JSON nor an event stream"),
+        (exchange(raw="event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,", content_type="text/event-stream"),
+         "ended in the middle"),
+        (exchange(raw=": ping\n\n", content_type="text/event-stream"), "no response"),
+        (exchange(raw="data: nope\n\n", content_type="text/event-stream"), "not JSON"),
+        (exchange(result({"content": []})), "no tools array"),
+        (exchange(result({"tools": [{"description": "nameless"}]})), "without a name"),
+        (exchange(result({"tools": []}, rpc_id=99)), "no JSON-RPC response"),
+        (exchange(raw="", content_type="application/json"), "empty body"),
+        (exchange(result({"tools": []}), truncated=True), "reading stopped"),
+        (exchange(status=404, raw="Not Found", content_type="text/plain"), "HTTP 404"),
+        (exchange(rpc_error(-32601, "Method not found")), "-32601"),
+    ],
+)
+def test_protocol_errors(ex: Exchange, fragment: str) -> None:
+    j = classify("tools/list", ex)
+    assert j.outcome is Outcome.PROTOCOL_ERROR
+    assert fragment in (j.detail.message or "")
+
+
+def test_initialize_without_version_is_protocol_error() -> None:
+    j = classify("initialize", exchange(result({"capabilities": {}}), method="initialize"))
+    assert j.outcome is Outcome.PROTOCOL_ERROR
+
+
+@pytest.mark.parametrize("kind", ["refused", "dns", "tls", "read_timeout", "timeout", "connect_timeout"])
+def test_transport_errors(kind: str) -> None:
+    j = classify("tools/list", exchange(status=None, error=kind))
+    assert j.outcome is Outcome.TRANSPORT_ERROR
+    assert kind in (j.detail.message or "")
+
+
+def test_transport_error_after_headers_still_transport() -> None:
+    ex = exchange(status=200, raw="event: message\n", content_type="text/event-stream", error="timeout")
+    assert classify("tools/list", ex).outcome is Outcome.TRANSPORT_ERROR
+
+
+def test_sse_with_notifications_before_the_response_and_crlf() -> None:
+    body = (
+        'event: message\r\ndata: {"jsonrpc":"2.0","method":"notifications/progress","params":{}}\r\n\r\n'
+        ": keepalive\r\n\r\n"
+        'event: message\r\ndata: {"jsonrpc":"2.0","id":1,\r\ndata: "result":{"tools":[{"name":"A___b"}]}}\r\n\r\n'
+    )
+    assert classify("tools/list", exchange(raw=body, content_type="text/event-stream")).outcome is Outcome.OK
+
+
+def test_tolerant_to_rewording() -> None:
+    variants = [
+        "InternalServerException: policy evaluation failed while listing tools",
+        "Policy Evaluation Failed for tools/list",
+    ]
+    for text in variants:
+        assert classify("tools/list", exchange(result(text_result(text)))).outcome is Outcome.POLICY_INTERNAL_FAILURE
+    denial = "Tool execution denied - not allowed due to policy enforcement [Policy evaluation denied due to p-1]"
+    j = classify("tools/call", exchange(result(text_result(denial)), method="tools/call"))
+    assert (j.outcome, j.detail.policy_id) == (Outcome.POLICY_DENIED, "p-1")
+
+
+def test_unknown_tool_error_on_call() -> None:
+    j = classify("tools/call", exchange(rpc_error(-32602, "Unknown tool: X___y"), method="tools/call"))
+    assert j.outcome is Outcome.TOOL_MISSING
+
+
+def test_notification_accepted() -> None:
+    ex = exchange(status=202, raw="", rpc_id=None, method="notifications/initialized")
+    assert classify("notifications/initialized", ex).outcome is Outcome.OK
+
+
+def test_replay_from_saved_dict_gives_same_judgement() -> None:
+    ex = exchange(result(text_result(INCIDENT)), sse=True)
+    again = Exchange.from_dict(json.loads(json.dumps(ex.to_dict())))
+    assert classify("tools/list", again) == classify("tools/list", ex)
