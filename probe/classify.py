@@ -234,9 +234,8 @@ def rule_http_auth(a: Answer) -> Judgement | None:
     msg = _message_of(a) or f"HTTP {a.status}"
     code = a.error.get("code") if a.error else None
     www = a.exchange.headers.get("www-authenticate")
-    if www:
-        msg = f"{msg} (WWW-Authenticate: {_snippet(www, 160)})"
-    return Judgement(Outcome.AUTH_FAILED, _base_detail(a, message=msg, rpc_error_code=code), HINTS["auth_failed"])
+    detail = _base_detail(a, message=msg, rpc_error_code=code, www_authenticate=www)
+    return Judgement(Outcome.AUTH_FAILED, detail, HINTS["auth_failed"])
 
 
 def rule_http_server(a: Answer) -> Judgement | None:

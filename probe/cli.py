@@ -89,7 +89,8 @@ def _add_iam(sub: argparse._SubParsersAction) -> None:
         description="Print the least-privilege inline policy the gateway's role needs and the command "
         "that applies it. Nothing changes without --apply.",
         epilog="exit codes: 0 nothing to do, printed, or applied and verified; 3 still missing after "
-        "--apply; 5 refused (an inline policy cannot help); 2 usage or access error.",
+        "--apply; 4 applied but the check cannot confirm it; 5 refused (an inline policy cannot help); "
+        "2 usage or access error.",
     )
     for q in (check, fix):
         q.add_argument("url", nargs="?", help="gateway MCP URL (gateway id and region are read from it)")

@@ -139,6 +139,7 @@ class Detail:
     rpc_error_code: int | None = None
     debug: str | None = None  # result._meta.debug when the gateway's exceptionLevel is DEBUG
     retry_after_s: float | None = None
+    www_authenticate: str | None = None  # where an OAuth client should look for the authorization server
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -170,7 +171,8 @@ class Step:
 
     @property
     def attempts(self) -> int:
-        return len(self.exchanges)
+        """Attempts of the step's most-retried request (a list walk is several requests)."""
+        return max((e.attempt for e in self.exchanges), default=0)
 
     @property
     def primary(self) -> Exchange | None:

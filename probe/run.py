@@ -93,7 +93,7 @@ def config_from_args(ns: argparse.Namespace) -> RunConfig:
         raise UsageError(f"--protocol-version must be one of {', '.join(SUPPORTED_VERSIONS)}")
     gateway_id, region = ns.gateway_id, ns.region
     if gateway_id is None or region is None:
-        from probe.gateway_url import parse_gateway_url
+        from probe.iam.gateway import parse_gateway_url
 
         parsed = parse_gateway_url(url)
         if parsed:
@@ -218,25 +218,15 @@ def explain_with_iam(result: RunResult, cfg: RunConfig) -> None:
             names = ", ".join(f"{m['action']} on {m['resource']}" for m in missing)
             result.notes.append(f"The gateway's role lacks: {names}.")
         return
+    from probe.iam.check import policy_mode_notes
     from probe.iam.gateway import describe_gateway
 
     facts = describe_gateway(gateway_id=cfg.gateway_id, region=cfg.region, profile=cfg.profile)
-    if facts.policy_engine_arn and facts.policy_engine_mode == "ENFORCE":
-        if facts.policies_active == 0:
-            result.notes.append(
-                f"The policy engine {facts.policy_engine_arn} is in ENFORCE with no active policy: "
-                "default deny hides every tool. Add a permit policy."
-            )
-        elif facts.policies_active is not None:
-            result.notes.append(
-                f"The policy engine is in ENFORCE with {facts.policies_active} active policies, none of which "
-                "could permit any tool for this caller."
-            )
-    elif facts.policy_engine_arn and facts.policy_engine_mode == "LOG_ONLY":
-        result.notes.append("The policy engine is in LOG_ONLY: nothing is enforced, so policy does not hide "
-                            "these tools; check the gateway's targets.")
-    for err in facts.read_errors:
-        result.notes.append(f"Could not read: {err}")
+    result.notes += [note[0].upper() + note[1:] + "." for note in policy_mode_notes(facts)]
+    if facts.policy_engine_mode == "ENFORCE" and facts.policies_active:
+        result.notes.append(f"The policy engine is in ENFORCE with {facts.policies_active} active policies; "
+                            "none could permit any tool for this caller.")
+    result.notes += [f"Could not read: {err}" for err in facts.read_errors]
 
 
 def use_color(ns: argparse.Namespace) -> bool:

@@ -34,6 +34,8 @@ def _step_line(step: Step, st: _Style) -> list[str]:
             lines.append(f"      policy:     {d.policy_id}")
         if d.debug:
             lines.append(f"      debug:      {d.debug}")
+        if d.www_authenticate:
+            lines.append(f"      challenge:  {d.www_authenticate}")
         if d.retry_after_s is not None:
             lines.append(f"      retry after {d.retry_after_s:g} s")
         if d.request_id:
