@@ -213,10 +213,6 @@ def explain_with_iam(result: RunResult, cfg: RunConfig) -> None:
 
         check = check_gateway(gateway_id=cfg.gateway_id, region=cfg.region, profile=cfg.profile)
         result.iam = check.to_dict()
-        missing = result.iam.get("missing") or []
-        if missing:
-            names = ", ".join(f"{m['action']} on {m['resource']}" for m in missing)
-            result.notes.append(f"The gateway's role lacks: {names}.")
         return
     from probe.iam.check import policy_mode_notes
     from probe.iam.gateway import describe_gateway

@@ -54,7 +54,8 @@ class Lab:
     """LabState + issuer + the gateway app on a loopback port; helpers to add gateways."""
 
     def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP, not the default 0: asyncio then turns Nagle off on each accepted connection.
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self.sock.bind(("127.0.0.1", 0))
         self.base = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         self.state = LabState()
@@ -666,3 +667,80 @@ def test_failing_target_generic_then_debug(lab: Lab, http: httpx2.Client) -> Non
                 "arn:aws:lambda:us-east-1:123456789012:function:refunds")
     assert result["isError"] is True and result["content"][0]["text"] == expected
     assert result["_meta"]["debug"] == expected
+
+
+# --- the lab's uvicorn servers: Nagle off on every accepted connection ----------------------
+
+
+def _http_exchange(conn: socket.socket, path: str, payload: dict[str, Any],
+                   headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP/1.1 request on a kept-alive raw socket: status, headers (lower-cased), body."""
+    data = json.dumps(payload).encode()
+    ip, port = conn.getpeername()[:2]
+    host = f"{ip}:{port}"
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    conn.sendall(f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAccept: {ACCEPT}\r\n"
+                 f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n{extra}\r\n".encode() + data)
+    raw = b""
+    while b"\r\n\r\n" not in raw:
+        chunk = conn.recv(65536)
+        assert chunk, "connection closed before the response head"
+        raw += chunk
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    fields = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
+    assert "transfer-encoding" not in fields and "content-length" in fields, fields
+    while len(rest) < int(fields["content-length"]):
+        chunk = conn.recv(65536)
+        assert chunk, "connection closed inside the body"
+        rest += chunk
+    return int(status_line.split()[1]), fields, rest
+
+
+def _server_end(client: socket.socket) -> socket.socket:
+    """The socket this process accepted for `client` (a dup: closing it leaves the server's open)."""
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            sock = socket.socket(fileno=os.dup(int(name)))
+        except OSError:
+            continue
+        try:
+            if sock.getsockname() == client.getpeername() and sock.getpeername() == client.getsockname():
+                return sock
+        except OSError:
+            pass
+        sock.close()
+    raise AssertionError("the server's end of the connection was not found")
+
+
+def test_lab_server_answers_keep_alive_requests_without_nagle(lab: Lab) -> None:
+    """Regression: answers after a connection's first waited ~40 ms (Nagle vs delayed ACK).
+
+    uvicorn writes a response's head and body separately; asyncio only disables Nagle on
+    connections accepted from an IPPROTO_TCP listener, and `bind` makes a proto-0 one. So the
+    lab's server must turn TCP_NODELAY on itself: checked on the accepted socket, not timed.
+    """
+    from probe.lab.server import _AsgiThread, bind
+
+    app = build_gateway_app(lab.state, issuer=lab.issuer)
+    server = _AsgiThread(app, bind(0), "test-lab-gateways", lifespan="on")
+    server.start()
+    try:
+        server.wait_started(time.monotonic() + 10)
+        path = f"/{lab.add_gateway().gateway_id}/mcp"
+        with socket.create_connection(server.sock.getsockname(), timeout=10) as conn:
+            status, fields, _ = _http_exchange(conn, path, {
+                "jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+                    "protocolVersion": "2025-06-18", "capabilities": {},
+                    "clientInfo": {"name": "test", "version": "0"}}})
+            assert status == 200
+            session = {"Mcp-Session-Id": fields["mcp-session-id"], "MCP-Protocol-Version": "2025-06-18"}
+            assert _http_exchange(conn, path, {"jsonrpc": "2.0", "method": "notifications/initialized"},
+                                  session)[0] == 202
+            status, _, answer = _http_exchange(conn, path, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+                                               session)
+            assert status == 200 and json.loads(answer)["result"]["tools"]
+            with _server_end(conn) as accepted:
+                assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        server.stop()

@@ -1,0 +1,234 @@
+"""`agentcore-probe demo`: the policy-permissions incident, told by the probe against the lab.
+
+Each chapter changes the lab the way an operator (or the AWS console) would, runs the
+same code paths as `agentcore-probe run` and `iam fix`, prints the command, the outcome
+and its evidence, and checks that the outcome is the one the story needs. The demo exits
+0 only when every chapter showed what it should: CI runs it as a test of the whole tool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shlex
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from probe.outcome import Outcome, RunResult
+
+BOLD, DIM, GREEN, RED, CYAN, RESET = "\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[36m", "\033[0m"
+PERMIT = """permit(principal,
+       action == AgentCore::Action::"RefundTarget___process_refund",
+       resource == AgentCore::Gateway::"{arn}")
+when {{ context.input.amount < 500 }};"""
+
+
+@dataclass
+class Chapter:
+    title: str
+    story: str
+    expected: str
+    got: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.got == self.expected
+
+
+class Teller:
+    """Prints the story; colour only on a terminal."""
+
+    def __init__(self, color: bool, out: Any = None) -> None:
+        self.color = color
+        self.out = out or sys.stdout
+
+    def paint(self, code: str, text: str) -> str:
+        return f"{code}{text}{RESET}" if self.color else text
+
+    def say(self, text: str = "") -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def chapter(self, n: int, ch: Chapter) -> None:
+        self.say()
+        self.say(self.paint(BOLD, f"{n}. {ch.title}"))
+        for line in ch.story.splitlines():
+            self.say(self.paint(DIM, f"   {line}"))
+
+    def command(self, argv: list[str]) -> None:
+        self.say("   " + self.paint(CYAN, "$ agentcore-probe " + " ".join(shlex.quote(a) for a in argv)))
+
+    def evidence(self, text: str) -> None:
+        for line in text.rstrip("\n").splitlines():
+            self.say(f"   | {line}")
+
+    def verdict(self, ch: Chapter) -> None:
+        mark = self.paint(GREEN, "as expected") if ch.passed else self.paint(RED, f"EXPECTED {ch.expected}")
+        self.say(f"   => {self.paint(BOLD, ch.got)}  ({mark})")
+
+
+@contextlib.contextmanager
+def lab_environment(env: dict[str, str]) -> Iterator[None]:
+    """Point boto3 (the probe's IAM check and fix) at the lab for the demo's duration only."""
+    saved = {k: os.environ.get(k) for k in env}
+    for k in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        saved.setdefault(k, os.environ.get(k))
+        os.environ.pop(k, None)
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def probe_run(argv: list[str]) -> RunResult:
+    """Exactly what `agentcore-probe run ...` does, minus printing."""
+    from probe.auth import auth_config_from_args
+    from probe.cli import build_parser
+    from probe.run import config_from_args, execute, explain_with_iam
+
+    ns = build_parser().parse_args(["run", *argv])
+    cfg = config_from_args(ns)
+    result = execute(cfg, auth_config_from_args(ns))
+    explain_with_iam(result, cfg)
+    return result
+
+
+def condensed(result: RunResult) -> str:
+    """The text report without the long IAM appendix: the evidence a reader needs here."""
+    from probe.report.text import render_text
+
+    iam, result.iam = result.iam, None
+    try:
+        text = render_text(result, color=False)
+    finally:
+        result.iam = iam
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("agentcore-probe ")]
+    if iam is not None:
+        lines.insert(-1, f"  IAM check ({iam.get('method')}): verdict {iam.get('verdict')}")
+        for m in iam.get("missing") or []:
+            lines.insert(-1, f"    missing {m['action']} on {m['resource']} ({m['reason']})")
+    return "\n".join(lines)
+
+
+def main(ns: argparse.Namespace) -> int:
+    color = not getattr(ns, "no_color", False) and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    return run_demo(Teller(color))
+
+
+def run_demo(t: Teller) -> int:
+    try:
+        from probe.lab.server import Lab
+    except ImportError as exc:
+        t.say(f"agentcore-probe: error: the demo needs the lab extras ({exc.name} is missing): "
+              "pip install 'agentcore-probe[lab]'")
+        return 2
+    t0 = time.perf_counter()
+    t.say(t.paint(BOLD, "agentcore-probe demo: the policy-permissions incident, on an emulated AgentCore"))
+    t.say("Starting the lab on 127.0.0.1 (control plane, gateways, OAuth issuer, IAM through moto)...")
+    with Lab() as lab, lab_environment(lab.env()):
+        t.say(f"  control plane {lab.control_url}   gateways {lab.gateway_base_url}   IAM {lab.iam_url}")
+        chapters: list[Chapter] = []
+        try:
+            for chapter in _story(lab, t):
+                chapters.append(chapter)
+        except Exception as exc:  # the lab or the probe broke: say so in one line, fail the demo
+            t.say(t.paint(RED, f"demo error: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"))
+            return 1
+    failed = [c for c in chapters if not c.passed]
+    t.say()
+    if failed:
+        t.say(t.paint(RED + BOLD, f"demo FAILED: {len(failed)} of {len(chapters)} chapters did not show "
+                                  f"what they should: " + ", ".join(c.title for c in failed)))
+        return 1
+    t.say(t.paint(GREEN + BOLD, f"demo passed: {len(chapters)} chapters, {time.perf_counter() - t0:.1f} s."))
+    t.say("Point the probe at a real gateway: agentcore-probe run https://ID.gateway.bedrock-agentcore.REGION"
+          ".amazonaws.com/mcp --bearer-token-env TOKEN (see README).")
+    return 0
+
+
+def _story(lab: Any, t: Teller) -> Iterator[Chapter]:
+    console = lab.console
+    gw = console.create_gateway("refunds")
+    url = lab.gateway_url(gw.gateway_id)
+    where = ["--gateway-id", gw.gateway_id, "--region", lab.region]
+    small = ["--call", "RefundTarget___process_refund", "--args", '{"order_id": "o-17", "amount": 120}']
+    large = ["--call", "RefundTarget___process_refund", "--args", '{"order_id": "o-18", "amount": 900}']
+
+    def probe(n: int, ch: Chapter, argv: list[str], before: Callable[[], None] | None = None) -> Chapter:
+        t.chapter(n, ch)
+        if before:
+            before()
+        t.command(["run", url, *argv])
+        result = probe_run([url, *argv])
+        t.evidence(condensed(result))
+        ch.got = result.outcome.value
+        t.verdict(ch)
+        return ch
+
+    yield probe(1, Chapter(
+        "A gateway without a policy engine works",
+        "The console made gateway 'refunds' with an execution role that may only GetGateway.\n"
+        "The probe lists its tools and calls one.",
+        Outcome.OK.value), [*where, *small])
+
+    engine = console.create_policy_engine("refund_policies")
+
+    yield probe(2, Chapter(
+        "A policy engine is attached from the Policy side of the console",
+        "That path updates the gateway but not its role. Every tools/list now answers HTTP 200\n"
+        "with 'Policy evaluation failed': it looks like a denial, but the role lacks IAM permissions.\n"
+        "The probe classifies it and asks IAM which permissions are missing.",
+        Outcome.POLICY_INTERNAL_FAILURE.value),
+        where, before=lambda: console.attach_engine_from_policy_side(gw.gateway_id, engine.engine_id, "ENFORCE"))
+
+    # 3: the fix, then a probe
+    ch = Chapter(
+        "iam fix --apply writes the least-privilege inline policy",
+        "Exactly the five (action, resource) pairs, no wildcard. Then the gateway can evaluate\n"
+        "policies, and with no policy yet, default deny hides every tool.",
+        Outcome.EMPTY_TOOLS.value)
+    t.chapter(3, ch)
+    t.command(["iam", "fix", *where, "--apply"])
+    from probe.iam.fix import fix_gateway
+
+    fix = fix_gateway(gateway_id=gw.gateway_id, region=lab.region, apply=True, settle_delays=())
+    fixed = fix.to_dict()
+    after = (fixed.get("after") or {}).get("verdict")
+    t.evidence(f"wrote inline policy {fixed.get('policy_name')} to {fix.before.role_arn}: "
+               f"{fixed.get('action')}, check afterwards: {after}")
+    for st in (fix.policy or {}).get("Statement", []):
+        t.evidence(f"  {st.get('Sid')}: {', '.join(st['Action'])} on {', '.join(st['Resource'])}")
+    t.command(["run", url, *where])
+    result = probe_run([url, *where])
+    t.evidence(condensed(result))
+    ch.got = result.outcome.value if after == "ok" else f"fix {fixed.get('action')}, check {after}"
+    t.verdict(ch)
+    yield ch
+
+    yield probe(4, Chapter(
+        "A permit policy lets small refunds through",
+        "permit process_refund when context.input.amount < 500. The tool is listed again,\n"
+        "and a refund of 120 goes through.",
+        Outcome.OK.value), [*where, *small],
+        before=lambda: console.add_policy(engine.engine_id, "small_refunds", PERMIT.format(arn=gw.arn)))
+
+    yield probe(5, Chapter(
+        "A call outside the policy is denied, and the probe says so",
+        "A refund of 900 matches no permit: default deny. This is a real policy denial (exit 20),\n"
+        "not an IAM fault (exit 21).",
+        Outcome.POLICY_DENIED.value), [*where, *large])
+
+    yield probe(6, Chapter(
+        "LOG_ONLY mode decides but does not enforce",
+        "Switched to LOG_ONLY, the same refund of 900 goes through; the decision is only logged.",
+        Outcome.OK.value), [*where, *large],
+        before=lambda: console.set_mode(gw.gateway_id, "LOG_ONLY"))
