@@ -8,7 +8,9 @@ saved exchange log is re-judged exactly as the live run judged it.
 
 from __future__ import annotations
 
+import math
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -33,15 +35,19 @@ AUTH = re.compile(
     r"signature\s+(does\s+not\s+match|expired)|invalid\s+signature|security\s+token",
     re.I,
 )
+VERSION_WORDS = re.compile(r"protocol\s+version", re.I)
 GENERIC_INTERNAL = re.compile(r"an\s+internal\s+error\s+occurred", re.I)
-UNKNOWN_TOOL = re.compile(r"(unknown|no\s+such|not\s+found|does\s+not\s+exist).{0,20}tool|tool.{0,40}not\s+found", re.I)
-BRACKET = re.compile(r"\[([^\[\]]*)\]\s*\.?\s*$")
+UNKNOWN_TOOL = re.compile(r"unknown\s+tool|no\s+such\s+tool|tool\s+['\"]?[\w.-]*['\"]?\s*(is\s+)?not\s+found|"
+                          r"tool\s+['\"]?[\w.-]*['\"]?\s*does\s+not\s+exist", re.I)
+BRACKET = re.compile(r"\[([^\[\]]*)\]")
 DENIED_DUE_TO = re.compile(r"denied\s+due\s+to\s+(?:policy\s+)?['\"]?([A-Za-z0-9][\w.:/-]*)", re.I)
 NOT_A_POLICY_ID = {"no", "default", "the", "a"}
 
+ANSWER_ERRORS = frozenset({"decoding", "bad_header_value"})  # kept in step with probe.exchange
 JSONRPC_AUTH_CODE = -32001
 JSONRPC_DENIED_CODE = -32002
 JSONRPC_INTERNAL = -32603
+REQUEST_SHAPE_CODES = frozenset({-32700, -32600, -32601, -32602})
 JSONRPC_INVALID_PARAMS = -32602
 
 # -- hints: one line an operator can act on ---------------------------------------------
@@ -73,6 +79,8 @@ HINTS: dict[str, str] = {
     ),
     "tool_error": "The target behind the gateway failed; the gateway's text says why.",
     "server_error": "The server failed; retry later, and quote the request id in a support case.",
+    "version": "The server does not accept this protocol version: try another --protocol-version.",
+    "redirect": "The server redirects ({location}): probe the final URL directly (the probe does not follow).",
     "protocol_error": "The answer is not MCP: check that the URL is the gateway's MCP endpoint (…/mcp).",
     "not_found": "Nothing answers MCP at this URL (HTTP 404): check the gateway id, region and the /mcp path.",
     "session_expired": "The server forgot the MCP session (HTTP 404 with a session id): it restarted or expired it.",
@@ -121,7 +129,7 @@ class Answer:
     @property
     def result_is_error(self) -> bool:
         r = self.result
-        return isinstance(r, dict) and r.get("isError") is True
+        return isinstance(r, dict) and r.get("isError") in (True, "true", "True")
 
     @property
     def status(self) -> int | None:
@@ -154,7 +162,8 @@ def _debug_text(result: Any) -> str | None:
 
 def _base_detail(a: Answer, **kw: Any) -> Detail:
     headers = a.exchange.headers
-    retry_after = _retry_after(headers.get("retry-after"))
+    received = a.exchange.started_at + a.exchange.duration_ms / 1000 if a.exchange.started_at else None
+    retry_after = _retry_after(headers.get("retry-after"), received)
     return Detail(
         request_id=headers.get("x-amzn-requestid"),
         trace_id=headers.get("x-amzn-trace-id"),
@@ -163,13 +172,23 @@ def _base_detail(a: Answer, **kw: Any) -> Detail:
     )
 
 
-def _retry_after(value: str | None) -> float | None:
+def _retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds, or an HTTP-date relative to the answer's own Date-less receipt time."""
     if value is None:
         return None
     try:
-        return max(0.0, float(value.strip()))
+        seconds = float(value.strip())
     except ValueError:
-        return None  # an HTTP-date: rare from AWS; the backoff schedule applies instead
+        from email.utils import parsedate_to_datetime
+
+        try:
+            when = parsedate_to_datetime(value.strip())
+        except (TypeError, ValueError, IndexError):
+            return None
+        seconds = when.timestamp() - (now if now is not None else time.time())
+    if math.isnan(seconds) or math.isinf(seconds):
+        return None
+    return min(max(0.0, seconds), 24 * 3600.0)
 
 
 def _snippet(text: str, limit: int = 200) -> str:
@@ -179,7 +198,8 @@ def _snippet(text: str, limit: int = 200) -> str:
 
 def denial_detail(a: Answer, message: str, code: int | None = None) -> Judgement:
     """Pull the bracketed reason and a policy id out of a denial, in either wire shape."""
-    reason = m.group(1).strip() if (m := BRACKET.search(message)) else None
+    brackets = BRACKET.findall(message)
+    reason = brackets[-1].strip() if brackets else None
     policy_id = None
     if reason and (d := DENIED_DUE_TO.search(reason)) and d.group(1).lower() not in NOT_A_POLICY_ID:
         policy_id = d.group(1)
@@ -197,8 +217,19 @@ def rule_transport(a: Answer) -> Judgement | None:
     ex = a.exchange
     if ex.error is None:
         return None
+    if ex.error in ANSWER_ERRORS:  # an answer came, but it could not be read as HTTP content
+        return Judgement(Outcome.PROTOCOL_ERROR, _base_detail(a, message=f"{ex.error}: {ex.error_message}"),
+                         HINTS["protocol_error"])
     hint = HINTS[TRANSPORT_HINTS.get(ex.error, "transport")]
     return Judgement(Outcome.TRANSPORT_ERROR, _base_detail(a, message=f"{ex.error}: {ex.error_message}"), hint)
+
+
+def rule_redirect(a: Answer) -> Judgement | None:
+    if a.status is None or not 300 <= a.status < 400:
+        return None
+    location = a.exchange.headers.get("location") or "no Location header"
+    return Judgement(Outcome.PROTOCOL_ERROR, _base_detail(a, message=f"HTTP {a.status} redirect to {location}"),
+                     HINTS["redirect"].format(location=location))
 
 
 def rule_too_large(a: Answer) -> Judgement | None:
@@ -220,6 +251,35 @@ def _message_of(a: Answer) -> str:
                 if isinstance(m.get(key), str):
                     return m[key]
     return _snippet(a.exchange.body) if a.exchange.body else ""
+
+
+def rule_policy_words(a: Answer) -> Judgement | None:
+    """The policy engine's words decide, whatever status or envelope carries them.
+
+    A verdict must never be mistaken for a transient failure (and retried) because it came
+    with a 5xx, nor lost because `isError` was missing or a string: the gateway's text is
+    the evidence. A successful call's own output is not searched: a tool may talk about policy.
+    """
+    texts: list[tuple[str, int | None]] = []
+    if a.error is not None:
+        data = a.error.get("data")
+        message = a.error.get("message") if isinstance(a.error.get("message"), str) else ""
+        code = a.error.get("code") if isinstance(a.error.get("code"), int) else None
+        texts.append((f"{message} {data}" if isinstance(data, str) else message, code))
+        if code == JSONRPC_DENIED_CODE and "polic" in message.lower():
+            return denial_detail(a, message, code)
+    result = a.result
+    if isinstance(result, dict) and (a.result_is_error or (a.method == "tools/list" and "tools" not in result)):
+        texts.append((result_text(result), None))
+    if a.response is None and a.status is not None and a.status >= 400 and a.exchange.body:
+        texts.append((_message_of(a), None))
+    for text, code in texts:
+        if POLICY_INTERNAL.search(text):
+            detail = _base_detail(a, message=text.strip(), rpc_error_code=code, debug=_debug_text(result))
+            return Judgement(Outcome.POLICY_INTERNAL_FAILURE, detail, HINTS["policy_internal_failure"])
+        if POLICY_DENIED.search(text):
+            return denial_detail(a, text.strip(), code)
+    return None
 
 
 def rule_http_throttled(a: Answer) -> Judgement | None:
@@ -265,12 +325,9 @@ def rule_jsonrpc_error(a: Answer) -> Judgement | None:
     message = err.get("message") if isinstance(err.get("message"), str) else ""
     data = err.get("data")
     full = f"{message} {data}" if isinstance(data, str) else message
-    if POLICY_INTERNAL.search(full):
-        return Judgement(Outcome.POLICY_INTERNAL_FAILURE, _base_detail(a, message=message, rpc_error_code=code),
-                         HINTS["policy_internal_failure"])
-    if POLICY_DENIED.search(full) or (code == JSONRPC_DENIED_CODE and "polic" in full.lower()):
-        return denial_detail(a, message, code)
-    if code == JSONRPC_AUTH_CODE or AUTH.search(full):
+    # -32001 is AgentCore's auth code but the SDKs' request-timeout code: the words decide.
+    # A tools/call error may be the target's own outbound auth failing: not the probe's credentials.
+    if AUTH.search(full) and (a.method != "tools/call" or code == JSONRPC_AUTH_CODE):
         return Judgement(Outcome.AUTH_FAILED, _base_detail(a, message=message, rpc_error_code=code),
                          HINTS["auth_failed"])
     if THROTTLING.search(full):
@@ -279,9 +336,18 @@ def rule_jsonrpc_error(a: Answer) -> Judgement | None:
         return Judgement(Outcome.TOOL_MISSING, _base_detail(a, message=message, rpc_error_code=code),
                          "The gateway does not know this tool: check the name (Target___tool).")
     detail = _base_detail(a, message=f"JSON-RPC error {code}: {message}", rpc_error_code=code)
-    if code == JSONRPC_INTERNAL or (code is not None and -32099 <= code <= -32000):
+    # The request-shape codes say the server did not take our request as valid MCP; any other code
+    # (internal, server-defined, or an application code such as the Python SDK's 0 for an exception
+    # in a handler) says the server failed to do what was asked.
+    client_error = a.status is not None and 400 <= a.status < 500
+    if not client_error and code not in REQUEST_SHAPE_CODES:
         return Judgement(Outcome.SERVER_ERROR, detail, HINTS["server_error"])
-    hint = HINTS["auth_sigv4_params"] if code == JSONRPC_INVALID_PARAMS else HINTS["protocol_error"]
+    if VERSION_WORDS.search(full):
+        hint = HINTS["version"]
+    elif code == JSONRPC_INVALID_PARAMS:
+        hint = HINTS["auth_sigv4_params"]
+    else:
+        hint = HINTS["protocol_error"]
     return Judgement(Outcome.PROTOCOL_ERROR, detail, hint)
 
 
@@ -310,7 +376,9 @@ def rule_undecodable(a: Answer) -> Judgement | None:
     elif a.decoded.framing == "sse":
         msg = "the event stream carried no response to the request"
     else:
-        msg = "the body holds no JSON-RPC response to the request"
+        ids = [m.get("id") for m in a.decoded.messages if isinstance(m, dict) and ("result" in m or "error" in m)]
+        msg = (f"the body answers id(s) {ids!r}, not the request's id {a.exchange.rpc_id!r}" if ids
+               else "the body holds no JSON-RPC response to the request")
     if a.decoded.framing == "other" and a.exchange.body:
         msg = f"{msg}: {_snippet(a.exchange.body, 120)}"
     return Judgement(Outcome.PROTOCOL_ERROR, _base_detail(a, message=msg), HINTS["protocol_error"])
@@ -322,11 +390,6 @@ def rule_error_result(a: Answer) -> Judgement | None:
         return None
     text = result_text(a.result)
     debug = _debug_text(a.result)
-    if POLICY_INTERNAL.search(text):
-        return Judgement(Outcome.POLICY_INTERNAL_FAILURE, _base_detail(a, message=text, debug=debug),
-                         HINTS["policy_internal_failure"])
-    if POLICY_DENIED.search(text):
-        return denial_detail(a, text)
     if THROTTLING.search(text):
         return Judgement(Outcome.THROTTLED, _base_detail(a, message=text), HINTS["throttled"])
     if a.method != "tools/call":
@@ -370,6 +433,8 @@ def rule_ok(a: Answer) -> Judgement | None:
 RULES: tuple[Rule, ...] = (
     rule_transport,
     rule_too_large,
+    rule_redirect,
+    rule_policy_words,
     rule_http_throttled,
     rule_http_auth,
     rule_http_server,

@@ -58,7 +58,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--expect", metavar="OUTCOME", choices=[o.value for o in Outcome],
                    help="assert the outcome: exit 0 when it matches, 1 when not")
     p.add_argument("-v", "--verbose", action="store_true", help="add the redacted HTTP transcript")
-    p.add_argument("--no-iam", action="store_true", help="do not run the IAM check on a policy internal failure")
+    p.add_argument("--no-iam", action="store_true",
+                   help="make no AWS calls: skip the IAM check (policy internal failure) and the engine-state "
+                   "note (empty tools)")
     p.add_argument("--no-color", action="store_true", help="never colour the text report")
     a = p.add_argument_group("inbound auth (secrets never on the command line)")
     a.add_argument("--bearer-token-env", metavar="NAME", help="read a bearer token from this environment variable")

@@ -14,11 +14,13 @@ import socket
 import ssl
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx2
 
 from probe import __version__
+from probe.deadline import deadline, install
 from probe.outcome import Exchange
 from probe.redact import Redactor
 from probe.wire import decode_body, media_type
@@ -34,6 +36,7 @@ KEPT_HEADERS = (
     "x-amzn-errortype",
     "mcp-session-id",
     "mcp-protocol-version",
+    "location",
 )
 
 MAX_BODY_BYTES = 4 * 1024 * 1024  # a tools/list page is kilobytes; anything near this is not MCP
@@ -42,8 +45,21 @@ MAX_BODY_BYTES = 4 * 1024 * 1024  # a tools/list page is kilobytes; anything nea
 NOT_SENT_ERRORS = frozenset({"refused", "dns", "tls", "connect_timeout", "connect_error", "pool_timeout"})
 
 
+@dataclass(frozen=True)
+class Posted:
+    """One exchange twice: the redacted record (for reports and the classifier) and the raw
+    answer (for protocol state only: a session id or a tool name must not be altered by
+    redaction, and it is never printed)."""
+
+    record: Exchange
+    raw_headers: dict[str, str] = field(default_factory=dict)
+    raw_body: str = ""
+
+
 def _error_kind(exc: BaseException) -> str:
     """Name a transport failure the way an operator reads it (like curl's error classes)."""
+    if isinstance(exc, httpx2.DecodingError):
+        return "decoding"
     if isinstance(exc, httpx2.ConnectTimeout):
         return "connect_timeout"
     if isinstance(exc, httpx2.PoolTimeout):
@@ -97,10 +113,17 @@ class Transport:
         self.timeout = timeout
         self.redactor = redactor
         self.max_body_bytes = max_body_bytes
-        self._client = client or httpx2.Client(
-            timeout=httpx2.Timeout(timeout),
-            auth=auth,
-            verify=verify,
+        self._verify = verify
+        self._auth = auth
+        self._client = client or self._new_client()
+
+    def _new_client(self) -> httpx2.Client:
+        transport = httpx2.HTTPTransport(verify=self._verify)
+        install(transport)  # --timeout bounds the whole request, headers included
+        return httpx2.Client(
+            transport=transport,
+            timeout=httpx2.Timeout(self.timeout),
+            auth=self._auth,
             follow_redirects=False,
             headers={"user-agent": f"agentcore-probe/{__version__}"},
         )
@@ -118,9 +141,9 @@ class Transport:
         *,
         headers: Mapping[str, str] | None = None,
         attempt: int = 1,
-    ) -> Exchange:
+    ) -> Posted:
         """POST one JSON-RPC message; never raises for anything the network or server does."""
-        body = json.dumps(message, separators=(",", ":"))
+        body = json.dumps(message, separators=(",", ":"), allow_nan=False)
         req_headers = {
             "content-type": "application/json",
             "accept": "application/json, text/event-stream",
@@ -130,9 +153,8 @@ class Transport:
         rpc_id = message.get("id")
         started = time.time()
         t0 = time.perf_counter()
-        deadline = t0 + self.timeout
         status: int | None = None
-        kept: dict[str, str] = {}
+        raw_headers: dict[str, str] = {}
         raw = bytearray()
         received = 0
         truncated = False
@@ -140,10 +162,12 @@ class Transport:
         error_message: str | None = None
         sent_headers: Mapping[str, str] = req_headers
         try:
-            with self._client.stream("POST", self.url, content=body, headers=req_headers) as response:
+            with deadline(self.timeout), self._client.stream(
+                "POST", self.url, content=body, headers=req_headers
+            ) as response:
                 sent_headers = response.request.headers
                 status = response.status_code
-                kept = {k: v for k in KEPT_HEADERS if (v := response.headers.get(k)) is not None}
+                raw_headers = {k: v for k in KEPT_HEADERS if (v := response.headers.get(k)) is not None}
                 is_sse = media_type(response.headers.get("content-type")) == "text/event-stream"
                 for chunk in response.iter_bytes():
                     received += len(chunk)
@@ -154,27 +178,29 @@ class Transport:
                         break
                     if is_sse and _answered(bytes(raw), rpc_id):
                         break  # the server may hold the stream open; our answer is in
-                    if time.perf_counter() > deadline:
-                        error = "timeout"
-                        error_message = f"the answer did not complete within {self.timeout:g}s"
-                        break
         except httpx2.HTTPError as exc:
-            error = _error_kind(exc)
-            error_message = _one_line(exc) or type(exc).__name__
-        except (OSError, ValueError) as exc:  # socket-level surprises, malformed URLs
+            # The deadline's context has ended by now: judge by the clock whether it was what fired.
+            spent = time.perf_counter() - t0
+            error = "timeout" if spent >= self.timeout and isinstance(exc, httpx2.TimeoutException) \
+                else _error_kind(exc)
+            error_message = (f"no complete answer within {self.timeout:g}s" if error == "timeout"
+                             else _one_line(exc) or type(exc).__name__)
+        except UnicodeError as exc:  # e.g. a non-ASCII Mcp-Session-Id echoed back as a header
+            error, error_message = "bad_header_value", _one_line(exc)
+        except (OSError, ValueError, httpx2.InvalidURL) as exc:  # socket-level surprises, malformed URLs
             error = "transport"
             error_message = _one_line(exc) or type(exc).__name__
         duration_ms = (time.perf_counter() - t0) * 1000
         text = raw.decode("utf-8", errors="replace")
-        return Exchange(
+        record = Exchange(
             rpc_method=rpc_method if isinstance(rpc_method, str) else None,
             rpc_id=rpc_id if isinstance(rpc_id, int | str) else None,
-            url=self.url,
+            url=self.redactor.url(self.url),
             http_method="POST",
             request_headers=self.redactor.headers(dict(sent_headers)),
             request_body=self.redactor.text(body),
             status=status,
-            headers=self.redactor.headers(kept),
+            headers=self.redactor.headers(raw_headers),
             body=self.redactor.text(text),
             body_bytes=received,
             body_truncated=truncated,
@@ -184,11 +210,12 @@ class Transport:
             error_message=self.redactor.text(error_message) if error_message else None,
             started_at=started,
         )
+        return Posted(record, raw_headers, text)
 
 
 def _answered(raw: bytes, rpc_id: Any) -> bool:
     """Has an event stream already delivered the response to `rpc_id`? (cheap check first)"""
-    if rpc_id is None or b"\n\n" not in raw.replace(b"\r\n", b"\n"):
+    if rpc_id is None or (b"\n\n" not in raw and b"\r\r" not in raw and b"\r\n\r\n" not in raw):
         return False
     decoded = decode_body("text/event-stream", raw.decode("utf-8", errors="replace"))
     return decoded.response_for(rpc_id) is not None

@@ -177,8 +177,14 @@ class Step:
     @property
     def primary(self) -> Exchange | None:
         """The exchange that decided the step: the last request, not a trailing notification."""
-        requests = [e for e in self.exchanges if e.rpc_id is not None or e.rpc_method is None]
-        return (requests or self.exchanges or [None])[-1]
+        if not self.exchanges:
+            return None
+        last = self.exchanges[-1]
+        failed_notification = last.rpc_id is not None or last.error or (last.status or 0) >= 300
+        if last.rpc_method is None or failed_notification:
+            return last
+        requests = [e for e in self.exchanges if e.rpc_id is not None]
+        return (requests or self.exchanges)[-1]
 
     @property
     def http_status(self) -> int | None:
@@ -209,6 +215,8 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
+        if self.outcome is Outcome.PROBE_ERROR:
+            return EXIT_CODES[Outcome.PROBE_ERROR]  # a usage error is never an expectation met or missed
         if self.expect is not None:
             return EXIT_EXPECTATION_MET if self.outcome is self.expect else EXIT_EXPECTATION_MISSED
         return self.outcome.exit_code

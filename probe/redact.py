@@ -205,6 +205,18 @@ class Redactor:
             s = known.sub(MARK, s)
         return s
 
+    def url(self, u: str) -> str:
+        """Redact a URL for display: no userinfo, no query values (API keys ride there)."""
+        from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+        try:
+            parts = urlsplit(u)
+            netloc = parts.netloc.rpartition("@")[2] if "@" in parts.netloc else parts.netloc
+            query = urlencode([(k, MARK) for k, _ in parse_qsl(parts.query, keep_blank_values=True)], safe="[]")
+            return self.text(urlunsplit((parts.scheme, netloc, parts.path, query, "")))
+        except ValueError:
+            return self.text(u.split("?", 1)[0].rpartition("@")[2])
+
     def headers(self, h: Mapping[str, str]) -> dict[str, str]:
         """Redact a header mapping; names are kept as given."""
         out: dict[str, str] = {}

@@ -28,6 +28,7 @@ class RetryPolicy:
     base_s: float = 0.5
     cap_s: float = 8.0
     idempotent: bool = False  # the operator vouches that repeating the call is harmless
+    attempt_timeout_s: float = 0.0  # how long one more attempt may take (the request timeout)
 
 
 def may_retry(method: str, attempt: Attempt, policy: RetryPolicy) -> bool:
@@ -37,7 +38,7 @@ def may_retry(method: str, attempt: Attempt, policy: RetryPolicy) -> bool:
         return False
     if method != "tools/call" or policy.idempotent:
         return True
-    if judgement.outcome is Outcome.THROTTLED:
+    if judgement.outcome is Outcome.THROTTLED and exchange.status == 429:
         return True  # refused at the gateway's front door: the tool never ran
     # Only a connection that never carried the request is provably harmless to repeat.
     return exchange.status is None and exchange.error in NOT_SENT_ERRORS
@@ -74,7 +75,9 @@ def run_with_retries(
         return backoff_s(state.attempt_number, policy, judgement.detail.retry_after_s, rand)
 
     retrying = Retrying(
-        stop=stop_after_attempt(policy.retries + 1) | stop_before_delay(policy.max_time_s),
+        # No attempt starts that could end past the budget: the wait before it and its own timeout count.
+        stop=stop_after_attempt(policy.retries + 1)
+        | stop_before_delay(max(0.0, policy.max_time_s - policy.attempt_timeout_s)),
         wait=wait,
         retry=retry_if_result(lambda a: may_retry(method, a, policy)),
         sleep=sleep,

@@ -9,6 +9,7 @@ told not to.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -45,36 +46,84 @@ class RunConfig:
     iam: bool = True
 
 
+MAX_ARGS_FILE = 1024 * 1024
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def parse_arguments(raw: str | None) -> dict[str, Any]:
     if raw is None:
         return {}
     text = raw
     if raw.startswith("@"):
-        path = Path(raw[1:])
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"--args: cannot read {path}: {exc.strerror or exc}") from None
+        text = read_small_file(Path(raw[1:]), "--args", MAX_ARGS_FILE)
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_reject_constant)
     except ValueError as exc:
-        raise UsageError(f"--args is not valid JSON ({exc.msg} at position {exc.pos})") from None
+        where = f" at position {exc.pos}" if isinstance(exc, json.JSONDecodeError) else ""
+        msg = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+        raise UsageError(f"--args is not valid JSON ({msg}{where})") from None
+    except RecursionError:
+        raise UsageError("--args is nested too deeply") from None
     if not isinstance(value, dict):
         raise UsageError(f"--args must be a JSON object, got {type(value).__name__}")
     return value
 
 
-def validate_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"not an http(s) URL: {url!r}")
-    if parts.username or parts.password:
-        raise UsageError("the URL carries credentials: pass them with --bearer-token-env or OAuth options")
+def read_small_file(path: Path, what: str, limit: int) -> str:
+    """Read an operator's file: a regular file, bounded (never /dev/zero forever)."""
     try:
+        if not path.is_file():
+            raise UsageError(f"{what}: {path} is not a regular file")
+        with path.open("rb") as f:
+            data = f.read(limit + 1)
+    except OSError as exc:
+        raise UsageError(f"{what}: cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise UsageError(f"{what}: {path} is larger than {limit} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{what}: {path} is not UTF-8 text") from None
+
+
+def display_url(url: str) -> str:
+    """The URL as it may be printed: no userinfo, no query values."""
+    from probe.redact import Redactor
+
+    return Redactor().url(url)
+
+
+def validate_url(url: str) -> str:
+    try:
+        parts = urlsplit(url)
         _ = parts.port
     except ValueError:
-        raise UsageError(f"bad port in URL: {url!r}") from None
+        raise UsageError(f"not a valid URL: {display_url(url)!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"not an http(s) URL: {display_url(url)!r}")
+    if parts.username or parts.password:
+        raise UsageError("the URL carries credentials: pass them with --bearer-token-env or OAuth options")
+    import httpx2
+
+    try:
+        httpx2.URL(url)
+    except (httpx2.InvalidURL, ValueError) as exc:
+        raise UsageError(f"not a valid URL: {display_url(url)!r} ({exc})") from None
+    if any(ord(c) < 33 or ord(c) == 127 for c in url):
+        raise UsageError("the URL contains spaces or control characters")
     return url
+
+
+def _finite(value: float, name: str, *, minimum: float, strict: bool) -> float:
+    import math
+
+    if not math.isfinite(value) or value < minimum or (strict and value == minimum):
+        bound = f"greater than {minimum:g}" if strict else f"at least {minimum:g}"
+        raise UsageError(f"{name} must be a finite number {bound}")
+    return value
 
 
 def config_from_args(ns: argparse.Namespace) -> RunConfig:
@@ -83,12 +132,12 @@ def config_from_args(ns: argparse.Namespace) -> RunConfig:
     url = validate_url(ns.url)
     if ns.args is not None and not ns.call:
         raise UsageError("--args needs --call TOOL")
-    if ns.timeout <= 0:
-        raise UsageError("--timeout must be positive")
+    _finite(ns.timeout, "--timeout", minimum=0, strict=True)
+    _finite(ns.max_retry_time, "--max-retry-time", minimum=0, strict=False)
     if ns.retries < 0:
         raise UsageError("--retries must be 0 or more")
-    if ns.max_pages < 1:
-        raise UsageError("--max-pages must be 1 or more")
+    if not 1 <= ns.max_pages <= 10_000:
+        raise UsageError("--max-pages must be between 1 and 10000")
     if ns.protocol_version is not None and ns.protocol_version not in SUPPORTED_VERSIONS:
         raise UsageError(f"--protocol-version must be one of {', '.join(SUPPORTED_VERSIONS)}")
     gateway_id, region = ns.gateway_id, ns.region
@@ -119,7 +168,8 @@ def config_from_args(ns: argparse.Namespace) -> RunConfig:
 
 def probe_error_result(url: str, message: str, expect: Outcome | None = None) -> RunResult:
     step = Step(method="config", outcome=Outcome.PROBE_ERROR, detail=Detail(message=message))
-    return RunResult(url=url, protocol_version="", outcome=Outcome.PROBE_ERROR, steps=[step], expect=expect)
+    return RunResult(url=display_url(url), protocol_version="", outcome=Outcome.PROBE_ERROR, steps=[step],
+                     expect=expect)
 
 
 def execute(cfg: RunConfig, auth_cfg: Any) -> RunResult:
@@ -137,17 +187,14 @@ def execute(cfg: RunConfig, auth_cfg: Any) -> RunResult:
     except AuthConfigError as exc:
         return probe_error_result(cfg.url, str(exc), cfg.expect)
     transport = Transport(cfg.url, timeout=cfg.timeout, redactor=redactor, auth=plan.httpx_auth)
-    retry = RetryPolicy(retries=cfg.retries, max_time_s=cfg.max_retry_time, idempotent=cfg.idempotent)
+    retry = RetryPolicy(retries=cfg.retries, max_time_s=cfg.max_retry_time, idempotent=cfg.idempotent,
+                        attempt_timeout_s=cfg.timeout)
     session = McpSession(transport, protocol_version=cfg.protocol_version, retry=retry)
     steps: list[Step] = []
     tools: list[str] = []
     try:
         if plan.needs_token:
-            fetch = plan.fetch_token(transport.client, cfg.timeout)
-            steps.append(Step(method="oauth2/token", outcome=fetch.outcome, exchanges=[fetch.exchange],
-                              detail=Detail(message=fetch.message,
-                                            request_id=fetch.exchange.headers.get("x-amzn-requestid")),
-                              hint=_token_hint(fetch.outcome)))
+            steps.append(_fetch_token(plan, transport, cfg, retry))
         if first_failure(steps) is Outcome.OK and not session.stateless:
             steps.append(session.initialize())
         if first_failure(steps) is Outcome.OK:
@@ -167,15 +214,35 @@ def execute(cfg: RunConfig, auth_cfg: Any) -> RunResult:
         return probe_error_result(cfg.url, str(exc), cfg.expect)
     finally:
         transport.close()
+    handshake_done = session.stateless or any(s.method == "initialize" and s.outcome is Outcome.OK for s in steps)
     return RunResult(
-        url=cfg.url,
-        protocol_version=session.protocol_version,
+        url=display_url(cfg.url),
+        protocol_version=session.protocol_version if handshake_done else "",
         outcome=first_failure(steps),
         steps=steps,
         tools=tools,
         expect=cfg.expect,
         duration_ms=(time.perf_counter() - t0) * 1000,
     )
+
+
+def _fetch_token(plan: Any, transport: Any, cfg: RunConfig, retry: Any) -> Step:
+    """The OAuth token, once per run, under the same deadline and retry rules as any request."""
+    from probe.deadline import deadline
+    from probe.outcome import Judgement
+    from probe.retry import run_with_retries
+
+    def attempt(n: int) -> Any:
+        with deadline(cfg.timeout):
+            fetch = plan.fetch_token(transport.client, cfg.timeout)
+        ex = dataclasses.replace(fetch.exchange, attempt=n)
+        detail = Detail(message=fetch.message, request_id=ex.headers.get("x-amzn-requestid"))
+        return ex, Judgement(fetch.outcome, detail, _token_hint(fetch.outcome))
+
+    attempts = run_with_retries("oauth2/token", attempt, retry)
+    last = attempts[-1][1]
+    return Step(method="oauth2/token", outcome=last.outcome, exchanges=[ex for ex, _ in attempts],
+                detail=last.detail, hint=last.hint)
 
 
 def _token_hint(outcome: Outcome) -> str | None:
@@ -192,8 +259,8 @@ def _missing_hint(tool: str, tools: list[str]) -> str:
     if near:
         return f"Did you mean {', '.join(near[:3])}? Gateway tool names are Target___tool."
     if tools:
-        return ("The tool may be filtered out by policy (ENFORCE lists only tools some policy could permit) "
-                "or its target is missing.")
+        return ("Check the name and the gateway's targets; if a policy engine is attached in ENFORCE, tools/list "
+                "shows only tools some policy could permit for this caller.")
     return "The list is empty."
 
 

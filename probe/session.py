@@ -8,14 +8,16 @@ and which would be one more request on every scheduled probe.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from typing import Any
 
 from probe import __version__
-from probe.classify import HINTS, answer_of, classify, result_text, visible_tools
-from probe.exchange import Transport
+from probe.classify import HINTS, classify, result_text, visible_tools
+from probe.exchange import Posted, Transport
 from probe.outcome import Detail, Exchange, Judgement, Outcome, Step
 from probe.retry import Attempt, RetryPolicy, run_with_retries
+from probe.wire import decode_body
 
 HANDSHAKE_VERSIONS = ("2025-03-26", "2025-06-18", "2025-11-25")
 STATELESS_VERSIONS = ("2026-07-28",)
@@ -69,16 +71,36 @@ class McpSession:
             msg["params"] = params
         return msg
 
-    def _request(self, method: str, params: dict[str, Any] | None) -> list[Attempt]:
-        """One JSON-RPC request with retries; the same id on every attempt (it is one request)."""
-        message = self._message(method, params)
+    def _request(self, method: str, params: dict[str, Any] | None) -> tuple[list[Attempt], Posted]:
+        """One JSON-RPC request with retries; returns every attempt and the last raw answer.
+
+        Every attempt gets a fresh JSON-RPC id: ids must not be reused within a session.
+        """
         headers = self._headers(method, params)
+        last: list[Posted] = []
 
         def attempt(n: int) -> Attempt:
-            ex = self.transport.post(message, headers=headers, attempt=n)
-            return ex, classify(method, ex)
+            posted = self.transport.post(self._message(method, params), headers=headers, attempt=n)
+            last[:] = [posted]
+            return posted.record, self._redacted(classify(method, posted.record))
 
-        return run_with_retries(method, attempt, self.retry)
+        return run_with_retries(method, attempt, self.retry), last[0]
+
+    def _redacted(self, j: Judgement) -> Judgement:
+        """Decoded JSON can unescape a secret the raw-text redaction could not see (`\\u0041`)."""
+        r = self.transport.redactor.text
+        d = j.detail
+        detail = dataclasses.replace(
+            d, **{k: r(v) for k in ("message", "reason", "policy_id", "debug", "www_authenticate")
+                  if isinstance(v := getattr(d, k), str)})
+        return Judgement(j.outcome, detail, j.hint)
+
+    @staticmethod
+    def _result(method: str, posted: Posted) -> Any:
+        """The result of the raw answer (protocol state never comes from the redacted record)."""
+        decoded = decode_body(posted.raw_headers.get("content-type"), posted.raw_body)
+        response = decoded.response_for(posted.record.rpc_id)
+        return response.get("result") if response else None
 
     @staticmethod
     def _step(method: str, attempts: list[Attempt], **data: Any) -> Step:
@@ -92,14 +114,14 @@ class McpSession:
     def initialize(self) -> Step:
         """Handshake (2025-*); negotiates the version the server answers with."""
         params = {"protocolVersion": self.requested_version, "capabilities": {}, "clientInfo": CLIENT_INFO}
-        attempts = self._request("initialize", params)
+        attempts, posted = self._request("initialize", params)
         ex, judgement = attempts[-1]
         if judgement.outcome is not Outcome.OK:
             return self._step("initialize", attempts)
-        result = answer_of("initialize", ex).result
+        result = self._result("initialize", posted)
         version = result.get("protocolVersion")
         self.server_info = result.get("serverInfo") if isinstance(result.get("serverInfo"), dict) else {}
-        self.session_id = ex.headers.get("mcp-session-id")
+        self.session_id = posted.raw_headers.get("mcp-session-id")
         if version not in HANDSHAKE_VERSIONS:
             bad = Judgement(
                 Outcome.PROTOCOL_ERROR,
@@ -111,8 +133,8 @@ class McpSession:
         self.protocol_version = version
         # The initialized notification completes the handshake; its answer is recorded too.
         note = self._message("notifications/initialized", None, notify=True)
-        note_ex = self.transport.post(note, headers=self._headers("notifications/initialized", None))
-        note_j = classify("notifications/initialized", note_ex)
+        note_ex = self.transport.post(note, headers=self._headers("notifications/initialized", None)).record
+        note_j = self._redacted(classify("notifications/initialized", note_ex))
         step = self._step("initialize", attempts, server_info=self.server_info, protocol_version=version,
                           session=bool(self.session_id))
         step.exchanges.append(note_ex)
@@ -128,12 +150,12 @@ class McpSession:
         seen: set[str] = set()
         for page in range(1, max_pages + 1):
             params = {"cursor": cursor} if cursor else None
-            attempts = self._request("tools/list", params)
+            attempts, posted = self._request("tools/list", params)
             attempts_all.extend(attempts)
-            ex, judgement = attempts[-1]
+            _, judgement = attempts[-1]
             if judgement.outcome is not Outcome.OK:
                 return self._step("tools/list", attempts_all, tools=names, pages=page)
-            result = answer_of("tools/list", ex).result
+            result = self._result("tools/list", posted)
             names.extend(t["name"] for t in result["tools"])
             cursor = result.get("nextCursor") or None
             if cursor is None:
@@ -164,12 +186,11 @@ class McpSession:
         return step
 
     def call_tool(self, name: str, arguments: dict[str, Any]) -> Step:
-        attempts = self._request("tools/call", {"name": name, "arguments": arguments})
-        ex, judgement = attempts[-1]
+        attempts, posted = self._request("tools/call", {"name": name, "arguments": arguments})
+        _, judgement = attempts[-1]
         data: dict[str, Any] = {"tool": name}
         if judgement.outcome is Outcome.OK:
-            result = answer_of("tools/call", ex).result
-            data["result_text"] = result_text(result)[:2000]
+            data["result_text"] = self.transport.redactor.text(result_text(self._result("tools/call", posted))[:2000])
         return self._step("tools/call", attempts, **data)
 
 

@@ -89,6 +89,7 @@ def media_type(content_type: str | None) -> str:
 def decode_body(content_type: str | None, body: str) -> Decoded:
     """Find the JSON-RPC messages in a body, whatever its framing claims to be."""
     mt = media_type(content_type)
+    body = body.removeprefix("\ufeff")  # a BOM is not content (the SSE spec strips it too)
     if not body.strip():
         return Decoded(framing="empty")
     if mt == "text/event-stream":

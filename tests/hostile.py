@@ -127,3 +127,46 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+Answer = tuple[str, str, bytes, str]  # status line, content type, body, extra header lines
+Script = Callable[[str, dict, dict[str, str]], Answer]
+
+
+def mcp(script: Script, log: list[tuple[str, dict[str, str]]]) -> Behaviour:
+    """Answer each JSON-RPC request by `script(method, message, headers)`; log what arrived."""
+    import json
+
+    def behaviour(sock: socket.socket, request: bytes) -> None:
+        head, _, body = request.partition(b"\r\n\r\n")
+        headers = {}
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        message = json.loads(body or b"{}")
+        log.append((message.get("method", ""), headers))
+        status, ctype, payload, extra = script(message.get("method", ""), message, headers)
+        sock.sendall(respond(status, ctype, payload, extra))
+
+    return behaviour
+
+
+def initialize_ok(message: dict, session_id: str = "") -> Answer:
+    import json
+
+    result = {"protocolVersion": "2025-11-25", "capabilities": {"tools": {}},
+              "serverInfo": {"name": "hostile", "version": "1"}}
+    extra = f"Mcp-Session-Id: {session_id}\r\n" if session_id else ""
+    return ("200 OK", "application/json",
+            json.dumps({"jsonrpc": "2.0", "id": message["id"], "result": result}).encode(), extra)
+
+
+def slow_headers(interval_s: float, count: int) -> Behaviour:
+    """The status line itself arrives one byte at a time: only a whole-request deadline ends it."""
+
+    def behaviour(sock: socket.socket, _request: bytes) -> None:
+        for b in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * count:
+            sock.sendall(bytes([b]))
+            time.sleep(interval_s)
+
+    return behaviour

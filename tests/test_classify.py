@@ -195,7 +195,14 @@ def test_server_errors(ex: Exchange) -> None:
         (exchange(raw="data: nope\n\n", content_type="text/event-stream"), "not JSON"),
         (exchange(result({"content": []})), "no tools array"),
         (exchange(result({"tools": [{"description": "nameless"}]})), "without a name"),
-        (exchange(result({"tools": []}, rpc_id=99)), "no JSON-RPC response"),
+        (exchange(result({"tools": []}, rpc_id=99)), "answers id(s) [99], not the request's id 1"),
+        (exchange({"jsonrpc": "2.0", "method": "notifications/message"}), "no JSON-RPC response"),
+        (exchange(status=307, raw="", content_type="text/plain", headers={"location": "https://gw/mcp/"}),
+         "redirect to https://gw/mcp/"),
+        (exchange(rpc_error(-32000, "Bad Request: Unsupported protocol version"), status=400), "-32000"),
+        (exchange(status=200, raw="", error="decoding"), "decoding"),
+        (exchange(raw='\ufeffevent: message\ndata: {"jsonrpc":"2.0","id":1,"result":{}}\n\n',
+                  content_type="text/event-stream"), "no tools array"),
         (exchange(raw="", content_type="application/json"), "empty body"),
         (exchange(result({"tools": []}), truncated=True), "reading stopped"),
         (exchange(status=404, raw="Not Found", content_type="text/plain"), "HTTP 404"),
@@ -260,3 +267,73 @@ def test_replay_from_saved_dict_gives_same_judgement() -> None:
     ex = exchange(result(text_result(INCIDENT)), sse=True)
     again = Exchange.from_dict(json.loads(json.dumps(ex.to_dict())))
     assert classify("tools/list", again) == classify("tools/list", ex)
+
+
+def test_policy_words_beat_the_status_and_are_never_a_transient_failure() -> None:
+    for status in (500, 503, 403):
+        ex = exchange({"message": "InternalServerException - Policy evaluation failed for list tools"}, status=status)
+        assert classify("tools/list", ex).outcome is Outcome.POLICY_INTERNAL_FAILURE
+    ex = exchange(rpc_error(-32603, DENIED_PREVIEW), status=500, method="tools/call")
+    assert classify("tools/call", ex).outcome is Outcome.POLICY_DENIED
+
+
+def test_policy_words_without_is_error_or_with_a_string_flag() -> None:
+    no_flag = {"content": [{"type": "text", "text": INCIDENT}]}
+    assert classify("tools/list", exchange(result(no_flag))).outcome is Outcome.POLICY_INTERNAL_FAILURE
+    string_flag = {**text_result("InternalServerException - Policy evaluation failed for tool call"),
+                   "isError": "true"}
+    j = classify("tools/call", exchange(result(string_flag), method="tools/call"))
+    assert j.outcome is Outcome.POLICY_INTERNAL_FAILURE
+
+
+def test_a_successful_tool_may_talk_about_policy() -> None:
+    ok = text_result("Report: policy evaluation failed twice last week; tool execution denied 3 times", False)
+    assert classify("tools/call", exchange(result(ok), method="tools/call")).outcome is Outcome.OK
+
+
+def test_policy_id_found_when_text_follows_the_bracket() -> None:
+    text = DENIED_DOC.replace("No policy applies to the request (denied by default).",
+                              "Policy evaluation denied due to pol-1") + ". Request id abc"
+    j = classify("tools/call", exchange(result(text_result(text)), method="tools/call"))
+    assert (j.outcome, j.detail.policy_id) == (Outcome.POLICY_DENIED, "pol-1")
+
+
+def test_minus_32001_is_auth_only_with_auth_words() -> None:
+    j = classify("tools/call", exchange(rpc_error(-32001, "Request timed out"), method="tools/call"))
+    assert j.outcome is Outcome.SERVER_ERROR
+    assert classify("initialize", exchange(rpc_error(-32001, "Invalid Bearer token"))).outcome \
+        is Outcome.AUTH_FAILED
+
+
+@pytest.mark.parametrize("text", ["caller unauthorized for order 5", "token expired for target ServiceX"])
+def test_target_auth_words_on_a_call_are_not_the_probes_credentials(text: str) -> None:
+    j = classify("tools/call", exchange(rpc_error(-32603, text), method="tools/call"))
+    assert j.outcome is Outcome.SERVER_ERROR
+
+
+def test_target_not_found_is_not_tool_missing() -> None:
+    ex = exchange(rpc_error(-32603, "Tool invocation error: S3 object not found"), method="tools/call")
+    assert classify("tools/call", ex).outcome is Outcome.SERVER_ERROR
+
+
+def test_client_error_status_is_never_server_error() -> None:
+    j = classify("initialize", exchange(rpc_error(-32000, "Bad Request: Unsupported protocol version"), status=400))
+    assert j.outcome is Outcome.PROTOCOL_ERROR
+    assert "--protocol-version" in (j.hint or "")
+
+
+@pytest.mark.parametrize(("value", "expected"), [("inf", None), ("nan", None), ("-3", 0.0), ("2.5", 2.5),
+                                                 ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0), ("soon", None)])
+def test_retry_after_forms(value: str, expected: float | None) -> None:
+    j = classify("tools/list", exchange(status=429, raw="", content_type="text/plain",
+                                        headers={"retry-after": value}))
+    assert j.detail.retry_after_s == expected
+
+
+def test_retry_after_date_in_the_future() -> None:
+    from email.utils import formatdate
+
+    ex = exchange(status=429, raw="", content_type="text/plain")
+    ex = Exchange.from_dict({**ex.to_dict(), "started_at": 1_000_000.0, "duration_ms": 0.0,
+                             "headers": {**ex.headers, "retry-after": formatdate(1_000_030.0, usegmt=True)}})
+    assert classify("tools/list", ex).detail.retry_after_s == pytest.approx(30.0)

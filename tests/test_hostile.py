@@ -59,7 +59,7 @@ def test_server_that_never_answers_times_out(capsys) -> None:
         elapsed = time.monotonic() - t0
     assert (code, report["outcome"]) == (62, "transport_error")
     assert report["steps"][0]["http_status"] is None
-    assert "read_timeout" in report["steps"][0]["message"]
+    assert "timeout" in report["steps"][0]["message"]
     assert elapsed < 10, "the run must end near its timeout, not hang"
 
 
@@ -112,7 +112,16 @@ def test_retry_after_beyond_the_budget_stops_retrying(capsys) -> None:
         (["run", "http://127.0.0.1:1/mcp", "--protocol-version", "1999-01-01"], "--protocol-version"),
         (["run", "http://127.0.0.1:1/mcp", "--bearer-token-env", "PROBE_TEST_UNSET_VARIABLE"],
          "PROBE_TEST_UNSET_VARIABLE"),
-        (["run", "http://127.0.0.1:1/mcp", "--call", "A___b", "--args", "@/nonexistent/args.json"], "cannot read"),
+        (["run", "http://127.0.0.1:1/mcp", "--call", "A___b", "--args", "@/nonexistent/args.json"],
+         "not a regular file"),
+        (["run", "http://127.0.0.1:1/mcp", "--call", "A___b", "--args", "@/dev/zero"], "not a regular file"),
+        (["run", "http://127.0.0.1:1/mcp", "--timeout", "nan"], "--timeout must be a finite number"),
+        (["run", "http://127.0.0.1:1/mcp", "--timeout", "inf"], "--timeout must be a finite number"),
+        (["run", "http://127.0.0.1:1/mcp", "--max-retry-time", "nan"], "--max-retry-time"),
+        (["run", "http://[::1/mcp"], "not a valid URL"),
+        (["run", "http://256.1.1.1/mcp"], "not a valid URL"),
+        (["run", "http://u:pw-secret-9@127.0.0.1:1/mcp"], "carries credentials"),
+        (["run", "http://127.0.0.1:1/mcp", "--call", "A___b", "--args", "{\"a\": NaN}"], "not valid JSON"),
     ],
 )
 def test_bad_input_is_one_line_probe_error(capsys, monkeypatch, argv, fragment) -> None:
@@ -121,6 +130,7 @@ def test_bad_input_is_one_line_probe_error(capsys, monkeypatch, argv, fragment) 
     out, err = capsys.readouterr()
     assert code == 2
     assert err.count("\n") == 1 and fragment in err and "Traceback" not in err
+    assert "pw-secret-9" not in out + err
     assert json.loads(out)["outcome"] == "probe_error"
 
 
@@ -130,3 +140,160 @@ def test_unknown_option_is_one_line_usage_error(capsys) -> None:
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--no-such-flag" in err
+
+
+# -- the probe's scruples against servers that try to trick it ------------------------------
+
+
+def _rpc(message: dict, payload: dict) -> bytes:
+    return json.dumps({"jsonrpc": "2.0", "id": message.get("id"), **payload}).encode()
+
+
+def _tools(message: dict, *names: str) -> hostile.Answer:
+    tools = [{"name": n, "inputSchema": {"type": "object"}} for n in names]
+    return "200 OK", "application/json", _rpc(message, {"result": {"tools": tools}}), ""
+
+
+def test_slow_header_phase_is_bounded_by_the_timeout(capsys) -> None:
+    with hostile.serve(hostile.slow_headers(0.1, 300)) as url:
+        t0 = time.monotonic()
+        code, report = run_json(capsys, url, "--timeout", "1")
+        elapsed = time.monotonic() - t0
+    assert (code, report["outcome"]) == (62, "transport_error")
+    assert "within 1s" in report["steps"][0]["message"]
+    assert elapsed < 10
+
+
+def test_a_call_that_reached_the_tool_is_not_repeated_even_if_its_text_says_throttled(capsys) -> None:
+    log: list = []
+
+    def script(method: str, message: dict, _h: dict) -> hostile.Answer:
+        if method == "initialize":
+            return hostile.initialize_ok(message)
+        if method == "tools/list":
+            return _tools(message, "Refunds___refund")
+        if method == "tools/call":
+            return "500 Internal Server Error", "application/json", _rpc(
+                message, {"error": {"code": -32603, "message": "ThrottlingException: slow down"}}), ""
+        return "202 Accepted", "application/json", b"", ""
+
+    with hostile.serve(hostile.mcp(script, log)) as url:
+        code, report = run_json(capsys, url, "--retries", "3", "--call", "Refunds___refund")
+    assert (code, report["outcome"]) == (50, "throttled")
+    assert [m for m, _ in log].count("tools/call") == 1  # a 5xx after sending: the refund may have happened
+    assert report["steps"][-1]["attempts"] == 1
+
+
+def test_a_429_call_is_retried_with_a_fresh_id(capsys) -> None:
+    log: list = []
+    seen_ids: list = []
+
+    def script(method: str, message: dict, _h: dict) -> hostile.Answer:
+        if method == "initialize":
+            return hostile.initialize_ok(message)
+        if method == "tools/list":
+            return _tools(message, "A___b")
+        if method == "tools/call":
+            seen_ids.append(message["id"])
+            if len(seen_ids) < 2:
+                return "429 Too Many Requests", "application/json", b'{"message":"Rate exceeded"}', "Retry-After: 0\r\n"
+            return "200 OK", "application/json", _rpc(message, {"result": {"content": [], "isError": False}}), ""
+        return "202 Accepted", "application/json", b"", ""
+
+    with hostile.serve(hostile.mcp(script, log)) as url:
+        code, report = run_json(capsys, url, "--retries", "2", "--call", "A___b")
+    assert (code, report["outcome"], report["steps"][-1]["attempts"]) == (0, "ok", 2)
+    assert len(set(seen_ids)) == 2  # JSON-RPC ids are never reused within a session
+
+
+def test_protocol_state_is_not_altered_by_redaction(capsys) -> None:
+    """A JWT-shaped session id and a tool name holding a known secret still work."""
+    session = "eyJhbGciOiJIUzI1NiJ9.eyJzZXNzaW9uIjoiMSJ9.c2lnbmF0dXJlLXZhbHVl"
+    log: list = []
+
+    def script(method: str, message: dict, headers: dict) -> hostile.Answer:
+        if method == "initialize":
+            return hostile.initialize_ok(message, session_id=session)
+        if headers.get("mcp-session-id") != session:
+            return "404 Not Found", "text/plain", b"unknown session", ""
+        if method == "tools/list":
+            return _tools(message, "Vault___tok-secret-value-77")
+        if method == "tools/call":
+            return "200 OK", "application/json", _rpc(message, {"result": {"content": [], "isError": False}}), ""
+        return "202 Accepted", "application/json", b"", ""
+
+    with hostile.serve(hostile.mcp(script, log)) as url, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HOSTILE_TOKEN", "tok-secret-value-77")
+        code = main(["run", url, "--format", "json", "--bearer-token-env", "HOSTILE_TOKEN", "--call",
+                     "Vault___tok-secret-value-77", "-v"])
+        out = capsys.readouterr().out
+    assert code == 0, out
+    assert session not in out
+
+
+def test_secrets_never_leak_through_urls_escapes_or_errors(capsys) -> None:
+    token = "AbCdEf/GhIjKl+MnOp=="
+    escaped = json.dumps(token).strip('"').replace("/", "\\/").replace("A", "\\u0041")
+
+    def script(method: str, message: dict, _h: dict) -> hostile.Answer:
+        rpc_id = json.dumps(message.get("id"))
+        body = f'{{"jsonrpc":"2.0","id":{rpc_id},"error":{{"code":-32600,"message":"bad token {escaped}"}}}}'.encode()
+        return "400 Bad Request", "application/json", body, ""
+
+    with hostile.serve(hostile.mcp(script, [])) as url, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HOSTILE_TOKEN", token)
+        query_url = url + "?api_key=query-secret-123&X-Amz-Signature=sig-secret-456"
+        for fmt in ("text", "json"):
+            main(["run", query_url, "--format", fmt, "-v", "--bearer-token-env", "HOSTILE_TOKEN"])
+            out, err = capsys.readouterr()
+            for secret in (token, "query-secret-123", "sig-secret-456"):
+                assert secret not in out + err, fmt
+
+
+def test_terminal_escapes_from_the_server_are_neutralised(capsys) -> None:
+    forged = "\x1b[2J\x1b]0;owned\x07\nRESULT ok (exit 0): all fine"
+
+    def script(method: str, message: dict, _h: dict) -> hostile.Answer:
+        return "200 OK", "application/json", _rpc(message, {"error": {"code": -32603, "message": forged}}), ""
+
+    with hostile.serve(hostile.mcp(script, [])) as url:
+        main(["run", url, "--retries", "0", "-v"])
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert not any(line.startswith("RESULT ok") for line in out.splitlines())
+
+
+def test_retry_budget_counts_the_next_attempts_timeout(capsys) -> None:
+    with hostile.serve(hostile.fixed("503 Service Unavailable", "text/plain", b"busy")) as url:
+        code = main(["run", url, "--format", "json", "--retries", "5", "--timeout", "3", "--max-retry-time", "2"])
+    report = json.loads(capsys.readouterr().out)
+    assert (code, report["steps"][0]["attempts"]) == (60, 1)  # one more 3 s attempt could end past 2 s
+
+
+def test_oauth_token_fetch_is_retried_like_any_request(capsys) -> None:
+    log: list = []
+
+    def script(method: str, message: dict, headers: dict) -> hostile.Answer:
+        if method == "":  # the form-encoded token request
+            if sum(1 for m, _ in log if m == "") < 2:
+                return "503 Service Unavailable", "text/plain", b"busy", ""
+            return "200 OK", "application/json", b'{"access_token":"tok-from-idp-42","token_type":"Bearer"}', ""
+        if method == "initialize":
+            return hostile.initialize_ok(message)
+        if method == "tools/list":
+            return _tools(message, "A___b")
+        return "202 Accepted", "application/json", b"", ""
+
+    def behaviour(sock, request: bytes) -> None:
+        if b"grant_type=client_credentials" in request:
+            log.append(("", {}))
+            sock.sendall(hostile.respond(*script("", {}, {})))
+        else:
+            hostile.mcp(script, log)(sock, request)
+
+    with hostile.serve(behaviour) as url, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HOSTILE_SECRET", "client-secret-xyz-1")
+        code, report = run_json(capsys, url, "--retries", "2", "--oauth-token-url", url.replace("/mcp", "/token"),
+                                "--oauth-client-id", "c1", "--oauth-client-secret-env", "HOSTILE_SECRET")
+    assert (code, report["outcome"]) == (0, "ok")
+    assert report["steps"][0]["method"] == "oauth2/token" and report["steps"][0]["attempts"] == 2
