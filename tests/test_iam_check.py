@@ -13,8 +13,8 @@ import boto3
 import pytest
 
 from probe.cli import main
-from probe.iam.check import check_gateway
-from probe.iam.gateway import describe_error, describe_gateway, parse_gateway_url
+from probe.iam.check import check_gateway, manual_check_commands, not_covered_note
+from probe.iam.gateway import GatewayFacts, describe_error, describe_gateway, parse_gateway_url
 from probe.iam.roles import decode_document
 from probe.report.iam_text import render_iam_check
 from tests.test_iam_support import (
@@ -514,3 +514,210 @@ def test_text_renderer_does_not_import_boto3():
 
     code = "import sys, probe.report.iam_text; sys.exit('boto3' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+# --- a remediation is offered only where it would work --------------------------------------
+
+BOUNDARY_ARN = f"arn:aws:iam::{ACCOUNT}:policy/gateway-role-boundary"
+
+
+def test_boundary_plus_missing_identity_permissions_offline():
+    """The identity lacks every pair and the boundary allows only Get*: the pairs are implicit
+    denies (identity decides first), but four of them are outside the boundary too, and the check
+    says so instead of offering a policy that could not work."""
+    gw = gateway_with(
+        inline={"console": doc(allow("bedrock-agentcore:GetGateway", "*"))},
+        boundary=doc(allow("bedrock-agentcore:Get*", "*")),
+    )
+    result, data = run(gw)
+    assert data["method"] == "offline" and result.exit_code == 3
+    assert missing_set(data) == {(a, r, "implicit_deny") for a, r in all_pairs(gw.gateway_arn)}
+    also = {(m["action"], m["resource"]): m.get("also_blocked_by") for m in data["missing"]}
+    assert also.pop((GET_ENGINE, ENGINE_ARN)) is None  # Get* is inside the boundary
+    assert set(also.values()) == {"boundary"}
+    engine_note = next(d["note"] for d in data["decisions"] if d["action"] == AUTH and d["resource"] == ENGINE_ARN)
+    assert "the permissions boundary 'gateway-role-boundary' does not allow it either" in engine_note
+
+    assert data["remediation_policy"] is None and data["remediation_command"] is None
+    assert data["remediation_policy_name"] is None
+    assert {(b["action"], b["resource"], b["reason"]) for b in data["remediation_blocked"]} == {
+        (a, r, "boundary") for a in (AUTH, PARTIAL) for r in (gw.gateway_arn, ENGINE_ARN)
+    }
+    assert f"outside the permissions boundary 'gateway-role-boundary' ({BOUNDARY_ARN})" in data["remediation_refusal"]
+    [change] = data["remediation_changes"]
+    assert change.startswith(f"widen the permissions boundary 'gateway-role-boundary' ({BOUNDARY_ARN}) to allow")
+
+    out = render_iam_check(data)
+    assert "No inline policy can fix this:" in out and "What to change instead:" in out
+    assert "does not allow it either" in out
+    assert "put-role-policy" not in out and "iam fix" not in out and "Remediation:" not in out
+
+
+def test_explicit_deny_check_shows_the_refusal_not_a_fix():
+    gw = gateway_with(inline={"full": doc(allow("bedrock-agentcore:*", "*"))})
+    put_inline(gw, "no-authorize-engine", doc(deny(AUTH, ENGINE_ARN, Sid="NoEngineAuthorize")))
+    _, data = run(gw)
+    assert data["remediation_policy"] is None
+    assert data["remediation_changes"] == [
+        "remove or narrow the Deny in inline policy 'no-authorize-engine' statement 'NoEngineAuthorize' so that it "
+        f"no longer matches: {AUTH} on {ENGINE_ARN}"
+    ]
+    out = render_iam_check(data)
+    assert "No inline policy can fix this:" in out and "put-role-policy" not in out and "--apply" not in out
+
+
+def test_service_linked_role_check_shows_the_refusal_not_a_fix():
+    role = make_role("AWSServiceRoleForBedrockAgentCore", path="/aws-service-role/bedrock-agentcore.amazonaws.com/")
+    gw = make_gateway(role)
+    _, data = run(gw)
+    assert data["verdict"] == "missing_permissions" and data["role_service_linked"] is True
+    assert data["remediation_policy"] is None and "service-linked" in data["remediation_refusal"]
+    [change] = data["remediation_changes"]
+    assert "Gateway side" in change and f"update-gateway --gateway-identifier {gw.gateway_id} --role-arn" in change
+    out = render_iam_check(data)
+    assert "No inline policy can fix this:" in out and "put-role-policy" not in out and "--apply" not in out
+
+
+def test_unsettled_deny_check_refuses_and_points_at_the_statement():
+    tls = deny("*", "*", Sid="TlsOnly", Condition={"Bool": {"aws:SecureTransport": "false"}})
+    gw = gateway_with(inline={"tls-only": doc(tls)})
+    result, data = run(gw)
+    assert data["verdict"] == "unknown" and result.exit_code == 4
+    assert data["remediation_policy"] is None
+    assert {(b["reason"], tuple(b["blocked_by"])) for b in data["remediation_blocked"]} == {
+        ("unsettled", ("inline policy 'tls-only' statement 'TlsOnly'",))
+    }
+    assert "settle the condition of inline policy 'tls-only' statement 'TlsOnly'" in data["remediation_changes"][0]
+
+
+def test_blocked_lambda_is_left_out_of_an_offered_policy():
+    fn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:refund"
+    gw = make_gateway(make_role(inline={"guard": doc(deny("lambda:*", "*"))}), lambda_arns=(fn,))
+    _, data = run(gw)
+    assert data["remediation_refusal"] is None
+    assert [s["Sid"] for s in data["remediation_policy"]["Statement"]] == [
+        "EvaluatePoliciesForGateway",
+        "GetPolicyEngineForValidation",
+    ]
+    assert [(b["resource"], b["kind"], b["reason"]) for b in data["remediation_blocked"]] == [
+        (fn, "lambda", "explicit_deny")
+    ]
+    out = render_iam_check(data)
+    assert "put-role-policy" in out and "Not granted" in out and f"lambda:InvokeFunction on {fn}" in out
+
+
+# --- what the check does not cover, when it passes --------------------------------------------
+
+
+def test_ok_verdict_notes_what_the_check_does_not_cover():
+    gw = gateway_with(inline={"full": doc(allow("bedrock-agentcore:*", "*"))})
+    _, data = run(gw)
+    assert data["verdict"] == "ok"
+    [note] = [n for n in data["notes"] if "does not cover" in n]
+    assert "retry in a minute" in note and "SCPs, RCPs" in note and "KMS" in note
+    assert "status could not be read" in note  # moto has no policy engines
+
+
+def test_missing_verdict_has_no_coverage_note():
+    _, data = run(gateway_with())
+    assert data["verdict"] == "missing_permissions"
+    assert not any("does not cover" in n for n in data["notes"])
+
+
+def test_no_engine_has_no_coverage_note():
+    _, data = run(make_gateway(make_role(), engine_arn=None))
+    assert not any("does not cover" in n for n in data["notes"])
+
+
+def test_coverage_note_names_the_engine_key_and_status():
+    key = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    facts = GatewayFacts("g", REGION, policy_engine_arn=ENGINE_ARN, engine_status="UPDATING", engine_kms_key_arn=key)
+    note = not_covered_note(facts, "simulate")
+    assert f"customer-managed KMS key {key}" in note
+    assert "status is UPDATING, not ACTIVE" in note
+    assert "RCPs" in note and "not evaluated offline" not in note
+    quiet = not_covered_note(GatewayFacts("g", REGION, policy_engine_arn=ENGINE_ARN, engine_status="ACTIVE"), "offline")
+    assert "KMS" not in quiet and "ACTIVE" not in quiet and "not evaluated offline" in quiet
+
+
+# --- checking by hand reproduces the probe's verdict ------------------------------------------
+
+
+def context_of(command: str) -> dict:
+    entries = json.loads(command.split("--context-entries ", 1)[1].split("'")[1])
+    return {e["ContextKeyName"]: e["ContextKeyValues"] for e in entries}
+
+
+def test_manual_simulations_carry_the_assumed_context():
+    gw = gateway_with(inline={"full": doc(allow("bedrock-agentcore:*", "*"))})
+    _, data = run(gw)
+    simulations = [c for c in data["manual_check"] if "simulate-principal-policy" in c]
+    assert len(simulations) == 2
+    expected = {k: [v] for k, v in data["assumed_context"].items()}
+    assert expected == {
+        "aws:PrincipalArn": [gw.role_arn],
+        "aws:PrincipalAccount": [ACCOUNT],
+        "aws:RequestedRegion": [REGION],
+    }
+    assert all(context_of(c) == expected for c in simulations)
+
+
+def test_manual_context_uses_the_gateway_arn_region_and_placeholders():
+    west = f"arn:aws:bedrock-agentcore:us-west-2:{ACCOUNT}:gateway/g-abc1234567"
+    cmds = manual_check_commands(
+        gateway_id="g-abc1234567",
+        region=REGION,
+        profile=None,
+        gateway_arn=west,
+        role_arn=f"arn:aws:iam::{ACCOUNT}:role/with,comma",
+        engine_arn=ENGINE_ARN.replace(REGION, "us-west-2"),
+    )
+    [sim, _] = [c for c in cmds if "simulate-principal-policy" in c]
+    assert context_of(sim)["aws:RequestedRegion"] == ["us-west-2"]
+    assert context_of(sim)["aws:PrincipalArn"] == [f"arn:aws:iam::{ACCOUNT}:role/with,comma"]
+    assert any("get-policy-engine" in c and c.endswith("--region us-west-2") for c in cmds)
+    unknown = manual_check_commands(
+        gateway_id="g-abc1234567", region=REGION, profile=None, gateway_arn=None, role_arn=None, engine_arn=None
+    )
+    sim = next(c for c in unknown if "simulate-principal-policy" in c)
+    assert context_of(sim) == {
+        "aws:PrincipalArn": ["<roleArn from get-gateway>"],
+        "aws:PrincipalAccount": ["<account of the role>"],
+        "aws:RequestedRegion": [REGION],
+    }
+    assert "--policy-source-arn <roleArn from get-gateway>" in sim
+
+
+def test_check_assumes_the_region_of_the_gateway_arn():
+    """The role's calls happen where the gateway is, whatever region the caller's client names."""
+    from botocore.stub import Stubber
+
+    role = make_role(inline={"full": doc(allow("bedrock-agentcore:*", "*"))})
+    west = f"arn:aws:bedrock-agentcore:us-west-2:{ACCOUNT}:gateway/g-abc1234567"
+    session = boto3.Session()
+    control = session.client("bedrock-agentcore-control", region_name=REGION)
+    stub = Stubber(control)
+    stub.add_response(
+        "get_gateway",
+        {
+            "gatewayArn": west,
+            "gatewayId": "g-abc1234567",
+            "gatewayUrl": "https://x",
+            "name": "g",
+            "createdAt": "2026-01-01T00:00:00Z",
+            "updatedAt": "2026-01-01T00:00:00Z",
+            "status": "READY",
+            "roleArn": role,
+            "protocolType": "MCP",
+            "authorizerType": "NONE",
+        },
+        {"gatewayIdentifier": "g-abc1234567"},
+    )
+    stub.add_response("list_gateway_targets", {"items": []}, {"gatewayIdentifier": "g-abc1234567"})
+    with stub:
+        result = check_gateway(
+            gateway_id="g-abc1234567",
+            region=REGION,
+            session=SessionWith(session, **{"bedrock-agentcore-control": control}),
+        )
+    assert result.context["aws:RequestedRegion"] == "us-west-2"

@@ -208,8 +208,26 @@ def test_boundary_that_allows_only_get_gateway() -> None:
 
 
 def test_identity_deny_is_implicit_even_when_the_boundary_also_refuses() -> None:
-    decision = evaluate(AUTHORIZE, GW, [inline(CONSOLE_DEFAULT)], boundary=boundary(CONSOLE_DEFAULT))
+    decision = evaluate(AUTHORIZE, GW, [inline(CONSOLE_DEFAULT)], boundary=boundary(CONSOLE_DEFAULT, "fence"))
     assert decision.decision == "implicit_deny"
+    # The identity policies decide first, but the note says an Allow added to them would not be enough.
+    assert decision.note == (
+        "no identity policy statement allows this action on this resource; "
+        "the permissions boundary 'fence' does not allow it either"
+    )
+
+
+def test_implicit_deny_inside_the_boundary_says_nothing_of_it() -> None:
+    decision = evaluate(AUTHORIZE, GW, [inline(CONSOLE_DEFAULT)], boundary=boundary(ALLOW_ALL_AGENTCORE, "fence"))
+    assert decision.decision == "implicit_deny"
+    assert decision.note == "no identity policy statement allows this action on this resource"
+
+
+def test_implicit_deny_with_an_unsettled_boundary_says_so() -> None:
+    fence = boundary(doc(allow("*", "*", Condition={"StringEquals": {"aws:SourceVpc": "vpc-1"}})), "fence")
+    decision = evaluate(AUTHORIZE, GW, [inline(CONSOLE_DEFAULT)], boundary=fence)
+    assert decision.decision == "implicit_deny"
+    assert "whether the permissions boundary 'fence' allows it could not be settled" in (decision.note or "")
 
 
 def test_deny_inside_the_boundary_is_explicit() -> None:

@@ -171,10 +171,9 @@ def test_refuses_an_explicit_deny_and_names_it():
     result = fix(gw, apply=True, session=session)
     assert result.action == "refused" and result.exit_code == 5 and puts == [] and not result.wrote
     assert (
-        f"{PARTIAL} on {gw.gateway_arn} is blocked by an explicit Deny (inline policy 'guard' statement 'NoPartial')"
-        in result.refusal
-    )
-    assert f"{PARTIAL} on {ENGINE_ARN}" in result.refusal
+        f"blocked by an explicit Deny in inline policy 'guard' statement 'NoPartial': {PARTIAL} on {gw.gateway_arn}, "
+        f"{PARTIAL} on {ENGINE_ARN}"
+    ) in result.refusal
     assert AUTH not in result.refusal
     assert "refused" in render_iam_fix(result.to_dict())
 
@@ -185,7 +184,10 @@ def test_refuses_a_blocking_boundary():
     )
     result = fix(gw, apply=True)
     assert result.action == "refused" and result.exit_code == 5
-    assert f"{GET_ENGINE} on {ENGINE_ARN} is blocked by the permissions boundary" in result.refusal
+    boundary = "arn:aws:iam::123456789012:policy/gateway-role-boundary"
+    assert f"outside the permissions boundary 'gateway-role-boundary' ({boundary}): {GET_ENGINE} on {ENGINE_ARN}" in (
+        result.refusal
+    )
     assert inline_policies(gw) == {"full": doc(allow("bedrock-agentcore:*", "*"))}
 
 
@@ -251,3 +253,127 @@ def test_cli_fix_text_dry_run(capsys):
     assert code == 0 and inline_policies(gw) == {}
     assert "Fix: nothing was changed (dry run)" in out
     assert out.count('"Sid": "EvaluatePoliciesForGateway"') == 1  # shown once, not in the check and again
+
+
+# --- what an inline Allow cannot fix is never written ----------------------------------------
+
+BOUNDARY_ARN = "arn:aws:iam::123456789012:policy/gateway-role-boundary"
+LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:refund"
+
+
+@pytest.mark.parametrize("apply", [True, False])
+def test_boundary_blocks_pairs_the_identity_does_not_allow_yet(apply):
+    """The console's default role inside a boundary allowing only Get*: the identity lacks all five
+    pairs (an implicit deny), and the boundary would still block four of them after the write."""
+    gw = make_gateway(
+        make_role(
+            inline={"console": doc(allow("bedrock-agentcore:GetGateway", "*"))},
+            boundary=doc(allow("bedrock-agentcore:Get*", "*")),
+        )
+    )
+    session = boto3.Session()
+    puts = count_calls(session, "iam", "PutRolePolicy")
+    result = fix(gw, apply=apply, session=session)
+    assert {m["reason"] for m in result.before.missing} == {"implicit_deny"}
+    assert result.action == "refused" and result.exit_code == 5 and not result.wrote and result.after is None
+    assert puts == [] and set(inline_policies(gw)) == {"console"}
+    blocked = [f"{a} on {r}" for a in (AUTH, PARTIAL) for r in (gw.gateway_arn, ENGINE_ARN)]
+    assert f"outside the permissions boundary 'gateway-role-boundary' ({BOUNDARY_ARN}): {', '.join(blocked)}." in (
+        result.refusal
+    )
+    assert f"{GET_ENGINE} on" not in result.refusal  # Get* is inside the boundary: the Allow would work there
+    assert {(b["action"], b["resource"], b["reason"]) for b in result.before.remediation_blocked} == {
+        (a, r, "boundary") for a in (AUTH, PARTIAL) for r in (gw.gateway_arn, ENGINE_ARN)
+    }
+    out = render_iam_fix(result.to_dict())
+    assert "Fix: refused: nothing was written" in out
+    assert f"widen the permissions boundary 'gateway-role-boundary' ({BOUNDARY_ARN}) to allow" in out
+    assert "put-role-policy" not in out
+
+
+def test_blocked_lambda_grant_is_left_out_and_the_rest_is_fixed():
+    gw = make_gateway(make_role(inline={"guard": doc(deny("lambda:*", "*", Sid="NoLambda"))}), lambda_arns=(LAMBDA,))
+    result = fix(gw, apply=True)
+    assert result.action == "applied" and result.wrote and result.exit_code == 0
+    assert result.after is not None and result.after.verdict == "ok"
+    written = inline_policies(gw)[f"AgentCoreProbe-PolicyEvaluation-{gw.gateway_id}"]
+    assert written == expected_policy(gw)  # the policy statements only: no Lambda grant a Deny would void
+    assert [(b["resource"], b["reason"], b["blocked_by"]) for b in result.to_dict()["not_granted"]] == [
+        (LAMBDA, "explicit_deny", ["inline policy 'guard' statement 'NoLambda'"])
+    ]
+    out = render_iam_fix(result.to_dict())
+    assert "Not granted (an inline Allow cannot help; the rest of the fix stands):" in out
+    assert f"lambda:InvokeFunction on {LAMBDA}: blocked by an explicit Deny (inline policy 'guard' statement" in out
+    assert "remove or narrow the Deny in inline policy 'guard' statement 'NoLambda'" in out
+
+
+def test_only_a_blocked_lambda_grant_missing_is_refused():
+    gw = make_gateway(
+        make_role(inline={"full": doc(allow("bedrock-agentcore:*", "*")), "guard": doc(deny("lambda:*", "*"))}),
+        lambda_arns=(LAMBDA,),
+    )
+    session = boto3.Session()
+    puts = count_calls(session, "iam", "PutRolePolicy")
+    result = fix(gw, apply=True, session=session)
+    assert result.before.verdict == "ok" and result.action == "refused" and result.exit_code == 5 and puts == []
+    assert f"blocked by an explicit Deny in inline policy 'guard' statement #0: lambda:InvokeFunction on {LAMBDA}" in (
+        result.refusal
+    )
+
+
+def test_unreadable_own_policy_is_not_rewritten():
+    """Rewriting our policy replaces it whole: unread, an earlier Lambda grant would be revoked."""
+    own = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "InvokeLambdaTargets", "Effect": "Allow", "Action": ["lambda:InvokeFunction"], "Resource": [LAMBDA]}
+        ],
+    }
+    gw = make_gateway(make_role(), lambda_arns=(LAMBDA,))
+    name = f"AgentCoreProbe-PolicyEvaluation-{gw.gateway_id}"
+    boto3.client("iam").put_role_policy(RoleName=gw.role_name, PolicyName=name, PolicyDocument=json.dumps(own))
+    session = boto3.Session()
+
+    def refuse_ours(params, **_):
+        if params["body"].get("PolicyName") == name:  # the serialized request: our policy only
+            from botocore.exceptions import ClientError
+
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "GetRolePolicy")
+
+    session.events.register("before-call.iam.GetRolePolicy", refuse_ours)
+    puts = count_calls(session, "iam", "PutRolePolicy")
+    result = fix(gw, apply=True, session=session)
+    assert result.action == "refused" and result.exit_code == 5 and puts == [] and not result.wrote
+    assert f"iam:GetRolePolicy({name}): AccessDenied" in result.refusal and "revoke" in result.refusal
+    assert inline_policies(gw)[name] == own
+
+
+def test_conditional_deny_the_check_cannot_settle_blocks_the_write():
+    gw = make_gateway(
+        make_role(
+            inline={
+                "tls-only": doc(deny("*", "*", Sid="TlsOnly", Condition={"Bool": {"aws:SecureTransport": "false"}}))
+            }
+        )
+    )
+    session = boto3.Session()
+    puts = count_calls(session, "iam", "PutRolePolicy")
+    result = fix(gw, apply=True, session=session)
+    assert result.before.verdict == "unknown"
+    assert (
+        result.action == "refused"
+        and result.exit_code == 5
+        and puts == []
+        and inline_policies(gw).keys() == {"tls-only"}
+    )
+    assert "possibly blocked by inline policy 'tls-only' statement 'TlsOnly', whose condition" in result.refusal
+    assert {b["reason"] for b in result.before.remediation_blocked} == {"unsettled"}
+
+
+def test_conditional_allow_alone_does_not_block_the_write():
+    """An unsettled *Allow* is what the fix replaces: the write goes ahead and the check then passes."""
+    vpc_only = allow("bedrock-agentcore:*", "*", Condition={"StringEquals": {"aws:SourceVpc": "vpc-1"}})
+    gw = make_gateway(make_role(inline={"vpc-only": doc(vpc_only)}))
+    result = fix(gw, apply=True)
+    assert result.before.verdict == "unknown" and result.before.remediation_blocked == []
+    assert result.action == "applied" and result.after is not None and result.after.verdict == "ok"

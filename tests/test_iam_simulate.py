@@ -14,6 +14,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from probe.iam import needs
 from probe.iam.check import check_gateway
 from probe.iam.simulate import SimulationUnavailable, simulate_pairs
 from probe.report.iam_text import render_iam_check
@@ -168,12 +169,74 @@ def test_missing_context_values_make_the_pair_unknown(setup):
         ],
         [result(a, ENGINE_ARN, "allowed") for a in (AUTH, GET_ENGINE, PARTIAL)],
     )
+    # The remediation is tried for the undecided pair only, with the policy added: allowed.
+    expect_trial(stub, gw, [AUTH], [gw.gateway_arn], [result(AUTH, gw.gateway_arn, "allowed")])
     with stub:
         r, data = check(gw, session)
+    stub.assert_no_pending_responses()
     assert data["verdict"] == "unknown" and r.exit_code == 4 and data["missing"] == []
     [undecided] = [d for d in data["decisions"] if d["decision"] == "unknown"]
     assert (undecided["action"], undecided["resource"]) == (AUTH, gw.gateway_arn)
     assert "aws:SourceVpc" in undecided["note"]
+    assert data["remediation_policy"] == needs.remediation_policy(gw.gateway_arn, ENGINE_ARN)
+    assert data["remediation_blocked"] == [] and data["remediation_refusal"] is None
+
+
+def expect_trial(stub: Stubber, gw, actions: list[str], resources: list[str], results: list[dict]) -> None:
+    """The remediation tried by the simulation itself: the same request plus the policy (PolicyInputList)."""
+    stub.add_response(
+        "simulate_principal_policy",
+        {"EvaluationResults": results, "IsTruncated": False},
+        {
+            "PolicySourceArn": gw.role_arn,
+            "ActionNames": actions,
+            "ResourceArns": resources,
+            "PolicyInputList": [json.dumps(needs.remediation_policy(gw.gateway_arn, ENGINE_ARN))],
+            "ContextEntries": context(gw.role_arn),
+        },
+    )
+
+
+def test_simulated_trial_catches_a_boundary_behind_implicit_denies(setup):
+    """IAM answers implicitDeny (no boundary detail) for the role as it is; with the policy added,
+    the simulation says the boundary does not allow four pairs: no policy is offered."""
+    gw, session, stub = setup
+    expect_two_calls(
+        stub,
+        gw,
+        [result(a, gw.gateway_arn, "implicitDeny") for a in (AUTH, PARTIAL)],
+        [result(a, ENGINE_ARN, "implicitDeny") for a in (AUTH, GET_ENGINE, PARTIAL)],
+    )
+    outside = {"PermissionsBoundaryDecisionDetail": {"AllowedByPermissionsBoundary": False}}
+    expect_trial(
+        stub,
+        gw,
+        [AUTH, PARTIAL],
+        [gw.gateway_arn],
+        [result(a, gw.gateway_arn, "implicitDeny", **outside) for a in (AUTH, PARTIAL)],
+    )
+    expect_trial(
+        stub,
+        gw,
+        [AUTH, GET_ENGINE, PARTIAL],
+        [ENGINE_ARN],
+        [
+            result(AUTH, ENGINE_ARN, "implicitDeny", **outside),
+            result(GET_ENGINE, ENGINE_ARN, "allowed"),
+            result(PARTIAL, ENGINE_ARN, "implicitDeny", **outside),
+        ],
+    )
+    with stub:
+        r, data = check(gw, session)
+    stub.assert_no_pending_responses()
+    assert data["method"] == "simulate" and r.exit_code == 3
+    assert {m["reason"] for m in data["missing"]} == {"implicit_deny"}
+    assert data["remediation_policy"] is None
+    assert {(b["action"], b["resource"], b["reason"]) for b in data["remediation_blocked"]} == {
+        (a, res, "boundary") for a in (AUTH, PARTIAL) for res in (gw.gateway_arn, ENGINE_ARN)
+    }
+    assert "outside the role's permissions boundary" in data["remediation_refusal"]
+    assert "put-role-policy" not in render_iam_check(data)
 
 
 def test_access_denied_on_simulation_falls_back_offline(setup):

@@ -3,30 +3,45 @@
 The flow: read the gateway (what it is, which engine, which role), derive the exact
 pairs the role needs, decide each one (IAM's simulation when we may use it, otherwise
 the role's own documents evaluated offline), then say what is missing and what policy
-would fix it. Every AWS failure becomes a line in `errors`: a partial answer with its
-gaps named is more useful to an operator at 3 a.m. than a traceback.
+would fix it. The remediation is tried the same way before it is offered (the role's
+decisions with the policy added): a policy that a boundary or a Deny would still block
+is never offered; the check says what blocks it and what to change instead. Every AWS
+failure becomes a line in `errors`: a partial answer with its gaps named is more useful
+to an operator at 3 a.m. than a traceback.
+
+JSON fields about the remediation (see `IamCheck.to_dict`):
+- `remediation_policy`: the inline policy, only when writing it would help (it is what
+  `iam fix --apply` writes); None when nothing is missing or when it is refused.
+- `remediation_refusal`: why no inline policy is offered (None when one is, or when
+  nothing is missing); `iam fix` refuses with the same words.
+- `remediation_blocked`: every required pair an inline Allow cannot fix, with `reason`
+  (`explicit_deny`, `boundary`, `unsettled`: a conditional Deny or boundary the check
+  cannot settle, `still_denied`: the simulation denies it even with the Allow) and
+  `blocked_by`. Lambda pairs listed here are left out of an offered policy.
+- `remediation_changes`: what to change instead, one line per blocking statement.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import json
+import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from probe.iam import needs
-from probe.iam.evaluate import Decision, evaluate
+from probe.iam import needs, remedy
+from probe.iam.decide import Decider, Method, unknown
 from probe.iam.gateway import GatewayFacts, aws_failures, client, describe_error, describe_gateway, make_session
 from probe.iam.needs import RequiredPermission
-from probe.iam.roles import RoleUnreadable, is_service_linked, load_role_policies, role_name_and_path
-from probe.iam.simulate import SimDecision, SimulationUnavailable, simulate_pairs
+from probe.iam.roles import is_service_linked, role_name_and_path
 
 if TYPE_CHECKING:
     import boto3
 
+__all__ = ["EXIT_CODES", "IamCheck", "Method", "Verdict", "check_gateway", "gateway_notes", "policy_mode_notes"]
+
 Verdict = Literal["ok", "missing_permissions", "unknown"]
-Method = Literal["simulate", "offline"]
 MISSING_REASONS = ("implicit_deny", "explicit_deny", "boundary")
 
 EXIT_OK = 0
@@ -53,6 +68,11 @@ class IamCheck:
     decisions: list[dict[str, Any]] = field(default_factory=list)
     lambda_pairs: list[dict[str, Any]] = field(default_factory=list)
     remediation_policy: dict[str, Any] | None = None
+    remediation_refusal: str | None = None
+    remediation_blocked: list[dict[str, Any]] = field(default_factory=list)
+    remediation_changes: list[str] = field(default_factory=list)
+    lambda_to_grant: list[str] = field(default_factory=list)  # the Lambda ARNs an offered policy grants
+    context: dict[str, str] = field(default_factory=dict)  # the condition keys assumed for the role's requests
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     gateway: GatewayFacts | None = None
@@ -119,6 +139,10 @@ class IamCheck:
             "remediation_policy_name": self.policy_name if self.remediation_policy else None,
             "remediation_policy_file": needs.POLICY_FILE if self.remediation_policy else None,
             "remediation_command": self.remediation_command,
+            "remediation_refusal": self.remediation_refusal,
+            "remediation_blocked": list(self.remediation_blocked),
+            "remediation_changes": list(self.remediation_changes),
+            "assumed_context": dict(self.context),
             "errors": list(self.errors),
             "notes": list(self.notes),
             "manual_check": self.manual_check,
@@ -156,71 +180,27 @@ def check_gateway(
     required = needs.policy_pairs(facts.gateway_arn, facts.policy_engine_arn)
     functions = needs.lambda_pairs(facts.lambda_target_arns)
     pairs = required + functions
+    # The role's calls concern the gateway, so they are made in the gateway's region.
+    result.context = needs.request_context(
+        role_arn=facts.role_arn, region=needs.arn_region(facts.gateway_arn) or facts.region
+    )
+    decider: Decider | None = None
     decided: list[Any] = []
     if pairs:
         try:
-            iam = client(session, "iam")
+            decider = Decider(client(session, "iam"), facts.role_arn, result.context, result.errors)
         except failures as exc:
             result.errors.append(describe_error("session", exc))
-            iam = None
-        context = needs.request_context(role_arn=facts.role_arn, region=facts.region)
-        if iam is not None:
-            decided = _decide(iam, facts.role_arn, pairs, context, result)
+        if decider is not None:
+            decided = decider.decide(pairs)
+            result.method = decider.method
         else:
-            decided = [_unknown(p, "the IAM client could not be created") for p in pairs]
+            decided = [unknown(p, "the IAM client could not be created") for p in pairs]
     _conclude(result, required, functions, decided)
+    _plan_remediation(result, decider)
+    if result.verdict == "ok" and facts.policy_engine_arn:
+        result.notes.append(not_covered_note(facts, result.method))
     return result
-
-
-def _decide(
-    iam: Any, role_arn: str, pairs: Sequence[RequiredPermission], context: dict[str, str], result: IamCheck
-) -> list[Any]:
-    """Simulation first; the offline evaluator when the simulation is not available."""
-    try:
-        decided = simulate_pairs(iam, role_arn, [p.pair for p in pairs], context)
-        result.method = "simulate"
-        return decided
-    except SimulationUnavailable as exc:
-        result.errors.append(f"{exc} (decided offline from the role's policy documents instead)")
-    result.method = "offline"
-    try:
-        role = load_role_policies(iam, role_arn)
-    except RoleUnreadable as exc:
-        result.errors.append(str(exc))
-        result.method = None
-        return [_unknown(p, "neither the simulation nor the role's policies could be read") for p in pairs]
-    result.errors.extend(role.errors)
-    out = []
-    for p in pairs:
-        decision = evaluate(p.action, p.resource, role.identity, role.boundary, context)
-        out.append(_partial_view(decision, role.unread_identity, role.boundary_unread))
-    return out
-
-
-def _partial_view(decision: Decision, unread_identity: list[str], boundary_unread: bool) -> Decision:
-    """Downgrade what an unread document could overturn to `unknown`.
-
-    An explicit Deny already seen is final whatever else the role holds; an Allow could
-    be overturned by a Deny (or a boundary) we could not read, and an implicit deny by an
-    Allow we could not read.
-    """
-    if decision.decision == "explicit_deny":
-        return decision
-    if unread_identity:
-        return dataclasses.replace(
-            decision,
-            decision="unknown",
-            note=f"{decision.note}; but these policies could not be read: {', '.join(unread_identity)}",
-        )
-    if boundary_unread and decision.decision == "allowed":
-        return dataclasses.replace(
-            decision, decision="unknown", note=f"{decision.note}; but the permissions boundary could not be read"
-        )
-    return decision
-
-
-def _unknown(pair: RequiredPermission, note: str) -> SimDecision:
-    return SimDecision(pair.action, pair.resource, "unknown", (), note)
 
 
 def _conclude(
@@ -228,7 +208,7 @@ def _conclude(
 ) -> None:
     by_pair = {(d.action, d.resource): d for d in decided}
     for wanted in required + functions:
-        d = by_pair.get(wanted.pair) or _unknown(wanted, "not decided")
+        d = by_pair.get(wanted.pair) or unknown(wanted, "not decided")
         entry = d.to_dict() | {"kind": wanted.kind, "sid": wanted.sid}
         if wanted.kind == "lambda":
             result.lambda_pairs.append(entry)
@@ -245,13 +225,110 @@ def _conclude(
                 }
             )
     result.verdict = verdict_of([d["decision"] for d in result.decisions])
-    if result.verdict != "ok" or result.lambda_missing:
-        try:
-            result.remediation_policy = needs.remediation_policy(
-                result.gateway_arn, result.policy_engine_arn, [d["resource"] for d in result.lambda_missing]
-            )
-        except needs.WildcardRefused as exc:
-            result.errors.append(f"no remediation policy: {exc}")
+
+
+def _plan_remediation(result: IamCheck, decider: Decider | None) -> None:
+    """Offer the inline policy only where it would help; otherwise say what blocks it.
+
+    Pairs already refused by an explicit Deny or the boundary cannot be lifted by any
+    Allow. The others (implicitly denied or undecided) are decided again with the
+    proposed policy added: what a boundary or a conditional Deny would still block is
+    refused too. A blocked policy-evaluation pair refuses the whole policy (writing the
+    rest would leave the gateway failing); a blocked Lambda pair only drops that grant.
+    """
+    if result.verdict == "ok" and not result.lambda_missing:
+        return
+    if result.role_service_linked and result.role_arn:
+        result.remediation_refusal = remedy.service_linked_refusal(result.role_arn)
+        result.remediation_changes = [remedy.service_linked_change(result.gateway_id)]
+        return
+    boundary_label = decider.boundary_label if decider else "the role's permissions boundary"
+    blocked: list[remedy.Blocked] = []
+    for kind, entries in (("policy", result.decisions), ("lambda", result.lambda_pairs)):
+        blocked += [b for e in entries if (b := remedy.blocked_now(e, kind, boundary_label))]
+    candidates = [
+        RequiredPermission(e["action"], e["resource"], e["sid"], e["kind"])
+        for e in result.decisions + result.lambda_missing
+        if e["decision"] in ("implicit_deny", "unknown")
+    ]
+    lambda_try = [e["resource"] for e in result.lambda_missing if e["decision"] == "implicit_deny"]
+    try:
+        proposed = needs.remediation_policy(result.gateway_arn, result.policy_engine_arn, lambda_try)
+    except needs.WildcardRefused as exc:
+        result.errors.append(f"no remediation policy: {exc}")
+        return
+
+    kinds = {c.pair: c.kind for c in candidates}
+    prospects = decider.try_policy(candidates, proposed, result.policy_name) if decider and proposed else None
+    if prospects is None and candidates and proposed:
+        result.notes.append(
+            "whether the remediation policy is enough could not be tried (neither the simulation nor the "
+            "role's documents are available): a boundary or a Deny could still block it"
+        )
+    unconfirmed = []
+    for p in prospects or []:
+        if p.outcome == "unconfirmed":
+            unconfirmed.append(f"{p.action} on {p.resource}")
+        b = remedy.blocked_prospect(p, kinds[(p.action, p.resource)])
+        if b is not None:
+            blocked.append(b)
+            _mark_also_blocked(result.missing, b)
+    if unconfirmed:
+        result.notes.append(
+            "the remediation policy would allow these by every document that could be read, but not every "
+            f"document could be read: {', '.join(unconfirmed)}"
+        )
+
+    result.remediation_blocked = [b.to_dict() for b in blocked]
+    if any(b.kind == "policy" for b in blocked):
+        result.remediation_refusal = remedy.refusal(blocked)
+        result.remediation_changes = remedy.changes(blocked)
+        return
+    dropped = {b.resource for b in blocked if b.kind == "lambda"}
+    grant = [arn for arn in lambda_try if arn not in dropped]
+    result.remediation_changes = remedy.changes(blocked)
+    if result.verdict == "ok" and not grant:  # only Lambda grants were wanted, and none would work
+        if blocked:
+            result.remediation_refusal = remedy.refusal(blocked)
+        return
+    result.lambda_to_grant = grant
+    result.remediation_policy = needs.remediation_policy(result.gateway_arn, result.policy_engine_arn, grant)
+
+
+def _mark_also_blocked(missing: list[dict[str, Any]], b: remedy.Blocked) -> None:
+    """An implicitly denied pair that the boundary (or a Deny) would block too says so."""
+    for m in missing:
+        if (m["action"], m["resource"]) == (b.action, b.resource) and m["reason"] != b.reason:
+            m["also_blocked_by"] = b.reason
+            m["also_blocked_by_what"] = list(b.blocked_by)
+
+
+def not_covered_note(facts: GatewayFacts, method: Method | None) -> str:
+    """Why a run can still fail policy evaluation when the role holds every pair we know of."""
+    items = [
+        "IAM propagation: a permission added in the last minute or so may not be in effect yet (retry in a minute)",
+        "AWS Organizations policies (SCPs, RCPs) are not evaluated offline"
+        if method != "simulate"
+        else "resource control policies (RCPs) may not be reflected in IAM's simulation",
+    ]
+    if facts.engine_kms_key_arn:
+        items.append(
+            f"the policy engine is encrypted with the customer-managed KMS key {facts.engine_kms_key_arn}: the role "
+            "may also need KMS permissions (such as kms:Decrypt) on it, which this check does not decide"
+        )
+    elif facts.engine_status is None:
+        items.append(
+            "KMS: if the policy engine is encrypted with a customer-managed key, the role may also need KMS "
+            "permissions on it (the engine could not be read, so this is not known)"
+        )
+    if facts.engine_status is None:
+        items.append("the policy engine's status could not be read: it must be ACTIVE")
+    elif facts.engine_status != "ACTIVE":
+        items.append(f"the policy engine's status is {facts.engine_status}, not ACTIVE")
+    return (
+        "the role holds every permission this check knows of; if policy evaluation still fails, look at what "
+        "it does not cover: " + "; ".join(items)
+    )
 
 
 def verdict_of(decisions: Sequence[str]) -> Verdict:
@@ -311,73 +388,33 @@ def manual_check_commands(
     engine_arn: str | None,
     lambda_arns: Sequence[str] = (),
 ) -> list[str]:
-    """The `aws` commands that answer the same questions by hand, with the exact ARNs we know."""
+    """The `aws` commands that answer the same questions by hand, with the exact ARNs we know.
+
+    The simulations carry the same condition keys the probe assumed (`--context-entries`),
+    so a by-hand run reproduces the probe's verdict instead of reporting those keys missing.
+    """
     tail = ["--profile", profile] if profile else []
     gw = gateway_arn or f"arn:aws:bedrock-agentcore:{region}:<account>:gateway/{gateway_id}"
     role = role_arn or "<roleArn from get-gateway>"
     engine = engine_arn or "<policyEngineConfiguration.arn from get-gateway>"
     role_name = role_name_and_path(role_arn)[0] if role_arn else "<role name>"
     engine_id = engine_arn.rsplit("/", 1)[-1] if engine_arn else "<engine id: the end of policyEngineConfiguration.arn>"
-    cmds = [["aws", "bedrock-agentcore-control", "get-gateway", "--gateway-identifier", gateway_id, "--region", region]]
+    engine_region = needs.arn_region(engine_arn) or region
+    context = ["--context-entries", context_entries_json(role_arn, needs.arn_region(gateway_arn) or region)]
+    simulate = ["aws", "iam", "simulate-principal-policy", "--policy-source-arn", role, "--action-names"]
+    control = ["aws", "bedrock-agentcore-control"]
+    by_engine = ["--policy-engine-id", engine_id, "--region", engine_region]
+    cmds = [[*control, "get-gateway", "--gateway-identifier", gateway_id, "--region", region]]
     no_engine = gateway_arn is not None and engine_arn is None  # read, and nothing attached
     if not no_engine:
         cmds += [
-            [
-                "aws",
-                "bedrock-agentcore-control",
-                "get-policy-engine",
-                "--policy-engine-id",
-                engine_id,
-                "--region",
-                region,
-            ],
-            [
-                "aws",
-                "bedrock-agentcore-control",
-                "list-policies",
-                "--policy-engine-id",
-                engine_id,
-                "--region",
-                region,
-            ],
-            [
-                "aws",
-                "iam",
-                "simulate-principal-policy",
-                "--policy-source-arn",
-                role,
-                "--action-names",
-                *needs.EVALUATE_ACTIONS,
-                "--resource-arns",
-                gw,
-                engine,
-            ],
-            [
-                "aws",
-                "iam",
-                "simulate-principal-policy",
-                "--policy-source-arn",
-                role,
-                "--action-names",
-                needs.GET_POLICY_ENGINE,
-                "--resource-arns",
-                engine,
-            ],
+            [*control, "get-policy-engine", *by_engine],
+            [*control, "list-policies", *by_engine],
+            [*simulate, *needs.EVALUATE_ACTIONS, "--resource-arns", gw, engine, *context],
+            [*simulate, needs.GET_POLICY_ENGINE, "--resource-arns", engine, *context],
         ]
     if lambda_arns:
-        cmds.append(
-            [
-                "aws",
-                "iam",
-                "simulate-principal-policy",
-                "--policy-source-arn",
-                role,
-                "--action-names",
-                needs.INVOKE_FUNCTION,
-                "--resource-arns",
-                *lambda_arns,
-            ]
-        )
+        cmds.append([*simulate, needs.INVOKE_FUNCTION, "--resource-arns", *lambda_arns, *context])
     cmds += [
         ["aws", "iam", "get-role", "--role-name", role_name],
         ["aws", "iam", "list-role-policies", "--role-name", role_name],
@@ -386,6 +423,22 @@ def manual_check_commands(
     return [_join(c + tail) for c in cmds]
 
 
+def context_entries_json(role_arn: str | None, region: str) -> str:
+    """`--context-entries` in the CLI's JSON form (role names may hold commas, which break shorthand)."""
+    context: Mapping[str, str] = needs.request_context(role_arn=role_arn, region=region)
+    if not role_arn:
+        context = {
+            "aws:PrincipalArn": "<roleArn from get-gateway>",
+            "aws:PrincipalAccount": "<account of the role>",
+            **context,
+        }
+    entries = [{"ContextKeyName": k, "ContextKeyValues": [v], "ContextKeyType": "string"} for k, v in context.items()]
+    return json.dumps(entries, separators=(",", ":"))
+
+
+_PLACEHOLDER = re.compile(r"^<[^<>]*>$")
+
+
 def _join(parts: list[str]) -> str:
-    """shlex.join, but placeholders like <role name> stay readable (they are meant to be replaced)."""
-    return " ".join(p if "<" in p else shlex.quote(p) for p in parts)
+    """shlex.join, but a bare placeholder like <role name> stays readable (it is meant to be replaced)."""
+    return " ".join(p if _PLACEHOLDER.match(p) else shlex.quote(p) for p in parts)

@@ -171,7 +171,14 @@ def evaluate(
 
     if not deny_maybe:
         if identity_allows is False:
-            return decide("implicit_deny", [], "no identity policy statement allows this action on this resource")
+            note = "no identity policy statement allows this action on this resource"
+            if boundary is not None and boundary_allows is False:
+                # Still an implicit deny (the identity policies decide first), but an Allow
+                # added to them alone would not be enough: say so where the operator reads.
+                note += f"; the permissions boundary '{boundary.name}' does not allow it either"
+            elif boundary is not None and boundary_allows is None:
+                note += f"; whether the permissions boundary '{boundary.name}' allows it could not be settled"
+            return decide("implicit_deny", [], note)
         if identity_allows is True and boundary_allows is True:
             within = f", within the permissions boundary '{boundary.name}'" if boundary is not None else ""
             return decide("allowed", id_yes + b_yes, f"allowed by {_labels(id_yes)}{within}")

@@ -4,7 +4,13 @@ Writing to a production role is the one thing this tool does that changes an acc
 so the rules are strict: one inline policy of a name fixed per gateway (running twice
 writes nothing more), exact ARNs only (never a wildcard), and a refusal, with the reason,
 wherever an inline Allow cannot help: a service-linked role, a permissions boundary or an
-explicit Deny. After a write the check runs again and its result is the verdict.
+explicit Deny, a conditional Deny the check cannot settle. The check has already tried
+the policy against the role (its decisions with the policy added), so a boundary that
+would block the very pairs granted is caught before anything is written. A blocked
+Lambda grant is only left out (policy evaluation is fixed, the rest said); a blocked
+policy-evaluation pair refuses the whole fix. Nothing is written either when our own
+inline policy exists but cannot be read: rewriting it blind could revoke what it grants.
+After a write the check runs again and its result is the verdict.
 """
 
 from __future__ import annotations
@@ -60,6 +66,20 @@ class IamFix:
         return needs.put_role_policy_command(role_name, self.policy_name, profile=self.before.profile)
 
     @property
+    def not_granted(self) -> list[dict[str, Any]]:
+        """Lambda grants left out of a written (or printed) policy because an inline Allow cannot help."""
+        if self.action not in ("printed", "applied", "unchanged"):
+            return []
+        return [b for b in self.before.remediation_blocked if b["kind"] == "lambda"]
+
+    @property
+    def changes(self) -> list[str]:
+        """What to change instead, for what the fix refused or left out."""
+        if self.action == "refused" or self.not_granted:
+            return list(self.before.remediation_changes)
+        return []
+
+    @property
     def exit_code(self) -> int:
         """0 nothing to do, printed, or applied and verified; 3/4 still missing/undecided after
         writing; 5 refused; 2 the gateway could not be read or the write failed."""
@@ -87,6 +107,8 @@ class IamFix:
             "policy_file": needs.POLICY_FILE if self.policy else None,
             "command": self.command,
             "refusal": self.refusal,
+            "not_granted": self.not_granted,
+            "changes": self.changes,
             "errors": list(self.errors),
             "exit_code": self.exit_code,
             "before": self.before.to_dict(),
@@ -130,7 +152,15 @@ def fix_gateway(
 
     iam = client(session, "iam")
     role_name = role_name_and_path(before.role_arn or "")[0]
-    existing = _existing_policy(iam, role_name, before.policy_name, fix.errors)
+    existing, unreadable = _existing_policy(iam, role_name, before.policy_name)
+    if unreadable:
+        fix.action = "refused"
+        fix.refusal = (
+            f"the inline policy {before.policy_name} is already on the role but could not be read ({unreadable}); "
+            "it is replaced whole on write, so writing without knowing what it grants could revoke an earlier "
+            "grant. Allow iam:GetRolePolicy on the role and run again"
+        )
+        return fix
     try:
         fix.policy = needs.remediation_policy(
             before.gateway_arn, before.policy_engine_arn, _lambda_arns_to_grant(before, existing)
@@ -164,51 +194,26 @@ def fix_gateway(
 
 
 def refusal_reason(check: IamCheck) -> str | None:
-    """Why an inline Allow cannot repair this role, or None when it can."""
+    """Why an inline Allow cannot repair this role, or None when it can (the check decided it)."""
     if not check.role_arn:
         return "the gateway names no execution role"
-    if check.role_service_linked:
-        return (
-            f"{check.role_arn} is a service-linked role (path /aws-service-role/): its policies belong "
-            "to the AWS service and cannot be changed; give the gateway a role you manage"
-        )
-    blocked = [m for m in check.missing + check.lambda_missing if m.get("reason", m.get("decision")) != "implicit_deny"]
-    if not blocked:
-        return None
-    lines = []
-    for m in blocked:
-        reason = m.get("reason") or m.get("decision")
-        what = "an explicit Deny" if reason == "explicit_deny" else "the permissions boundary"
-        by = "; ".join(_statement_label(s) for s in m.get("statements") or []) or (m.get("note") or "")
-        lines.append(f"{m['action']} on {m['resource']} is blocked by {what}" + (f" ({by})" if by else ""))
-    return (
-        "an inline Allow cannot override these (an explicit Deny always wins, and a boundary caps what "
-        "identity policies grant): " + "; ".join(lines) + ". Change the Deny or the boundary first."
-    )
+    return check.remediation_refusal
 
 
-def _statement_label(s: dict[str, Any]) -> str:
-    kind = s.get("source_kind")
-    where = "permissions boundary" if kind == "boundary" else f"{kind} policy"
-    which = (
-        f" statement '{s['sid']}'"
-        if s.get("sid")
-        else (f" statement #{s['index']}" if s.get("index") is not None else "")
-    )
-    return f"{where} '{s.get('source_name')}'{which}"
+def _existing_policy(iam: Any, role_name: str, name: str) -> tuple[dict[str, Any] | None, str | None]:
+    """Our own inline policy as it stands now, and why it could not be read (None: it could).
 
-
-def _existing_policy(iam: Any, role_name: str, name: str, errors: list[str]) -> dict[str, Any] | None:
-    """Our own inline policy as it stands now (None when absent or unreadable)."""
+    Absent is a clean answer (nothing to carry over); any other failure is not.
+    """
     try:
         answer = iam.get_role_policy(RoleName=role_name, PolicyName=name)
-        return decode_document(answer["PolicyDocument"])
+        return decode_document(answer["PolicyDocument"]), None
     except aws_failures() as exc:
-        if error_code(exc) not in ("NoSuchEntity", "NoSuchEntityException"):
-            errors.append(describe_error(f"iam:GetRolePolicy({name})", exc))
-        return None
-    except (ValueError, KeyError):
-        return None
+        if error_code(exc) in ("NoSuchEntity", "NoSuchEntityException"):
+            return None, None
+        return None, describe_error(f"iam:GetRolePolicy({name})", exc)
+    except (ValueError, KeyError) as exc:
+        return None, f"iam:GetRolePolicy({name}): unreadable document ({type(exc).__name__})"
 
 
 def _lambda_arns_to_grant(check: IamCheck, existing: dict[str, Any] | None) -> list[str]:
@@ -218,7 +223,7 @@ def _lambda_arns_to_grant(check: IamCheck, existing: dict[str, Any] | None) -> l
     or the fix for one pair would revoke another.
     """
     targets = [d["resource"] for d in check.lambda_pairs]
-    wanted = [d["resource"] for d in check.lambda_missing]
+    wanted = list(check.lambda_to_grant)
     for statement in (existing or {}).get("Statement") or []:
         if isinstance(statement, dict) and statement.get("Sid") == needs.SID_LAMBDA:
             resources = statement.get("Resource") or []

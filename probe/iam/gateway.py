@@ -117,6 +117,7 @@ class GatewayFacts:
     policy_engine_arn: str | None = None
     policy_engine_mode: str | None = None
     engine_status: str | None = None
+    engine_kms_key_arn: str | None = None  # a customer-managed key encrypting the engine (None: AWS-owned or unread)
     policies_total: int | None = None
     policies_active: int | None = None
     policy_statuses: dict[str, int] | None = None
@@ -184,6 +185,7 @@ def _read_engine(facts: GatewayFacts, session: boto3.Session, failures: tuple[ty
     try:
         engine = control.get_policy_engine(policyEngineId=engine_id)
         facts.engine_status = engine.get("status")
+        facts.engine_kms_key_arn = engine.get("encryptionKeyArn")
     except failures as exc:
         facts.read_errors.append(describe_error("GetPolicyEngine", exc))
     try:

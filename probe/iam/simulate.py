@@ -8,6 +8,7 @@ the caller falls back to the offline evaluator.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -80,18 +81,24 @@ def simulate_pairs(
     role_arn: str,
     pairs: Sequence[tuple[str, str]],
     context: Mapping[str, str] | None = None,
+    *,
+    extra_policies: Sequence[Mapping[str, Any]] = (),
 ) -> list[SimDecision]:
     """Decide every pair, in the order given. Raises SimulationUnavailable, nothing else.
 
     Pairs are batched by action set, so one call covers every resource that needs the
     same actions (typically two calls for a gateway, one more for its Lambda targets).
+    `extra_policies` are identity policies the simulation adds to the role's own
+    (`PolicyInputList`): how a remediation is tried before anything is written, with the
+    role's real boundary and Deny statements still in force.
     """
     entries = [
         {"ContextKeyName": k, "ContextKeyValues": [v], "ContextKeyType": "string"} for k, v in (context or {}).items()
     ]
     decided: dict[tuple[str, str], SimDecision] = {}
+    extra = [json.dumps(p) for p in extra_policies]
     for actions, resources in _batches(pairs):
-        for result in _call(iam, role_arn, actions, resources, entries):
+        for result in _call(iam, role_arn, actions, resources, entries, extra):
             for decision in _decisions(result, resources):
                 decided.setdefault((decision.action, decision.resource), decision)
     out = []
@@ -116,10 +123,17 @@ def _batches(pairs: Sequence[tuple[str, str]]) -> list[tuple[list[str], list[str
 
 
 def _call(
-    iam: Any, role_arn: str, actions: list[str], resources: list[str], entries: list[dict[str, Any]]
+    iam: Any,
+    role_arn: str,
+    actions: list[str],
+    resources: list[str],
+    entries: list[dict[str, Any]],
+    extra: list[str],
 ) -> list[Any]:
     failures = aws_failures()
     kwargs: dict[str, Any] = {"PolicySourceArn": role_arn, "ActionNames": actions, "ResourceArns": resources}
+    if extra:
+        kwargs["PolicyInputList"] = extra
     if entries:
         kwargs["ContextEntries"] = entries
     results: list[Any] = []

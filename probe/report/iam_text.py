@@ -42,7 +42,10 @@ def render_iam_check(check: dict[str, Any], *, color: bool = False) -> str:
     lines += _bullets("Could not read or decide", check.get("errors"))
     if check.get("remediation_policy"):
         lines += _remediation(check)
-    if check.get("verdict") != "ok" or check.get("errors"):
+    elif check.get("remediation_refusal"):
+        lines += ["", paint("No inline policy can fix this:", "bold"), _INDENT + str(check["remediation_refusal"])]
+    lines += _changes(check.get("remediation_changes"))
+    if check.get("verdict") != "ok" or check.get("errors") or check.get("remediation_blocked"):
         lines += ["", "Check by hand:"] + [_INDENT + c for c in check.get("manual_check") or []]
     return "\n".join(lines) + "\n"
 
@@ -51,7 +54,8 @@ def render_iam_fix(fix: dict[str, Any], *, color: bool = False) -> str:
     """`iam fix`: the check as found, what was (or would be) written, and the check afterwards."""
     paint = _Paint(color)
     before = dict(fix.get("before") or {})
-    before["remediation_policy"] = None  # the fix's own policy is shown below, once
+    # The fix's own policy, refusal and changes are shown below, once.
+    before.update(remediation_policy=None, remediation_refusal=None, remediation_changes=[])
     out = render_iam_check(before, color=color).rstrip("\n").split("\n")
     out += ["", paint("Fix: " + _fix_headline(fix), "bold")]
     if fix.get("refusal"):
@@ -61,6 +65,8 @@ def render_iam_fix(fix: dict[str, Any], *, color: bool = False) -> str:
         out += [_INDENT + line for line in json.dumps(fix["policy"], indent=2).split("\n")]
         out += [f"The command that applies it (save the policy above as {fix.get('policy_file')}):"]
         out.append(_INDENT + str(fix.get("command")))
+    out += _not_granted(fix.get("not_granted"))
+    out += _changes(fix.get("changes"))
     out += _bullets("Errors", fix.get("errors"))
     after = fix.get("after")
     if after:
@@ -80,7 +86,7 @@ def _fix_headline(fix: dict[str, Any]) -> str:
         "printed": "nothing was changed (dry run); run with --apply to write this policy",
         "applied": f"wrote inline policy {name} to {role}",
         "unchanged": f"inline policy {name} already holds exactly this document; nothing was written",
-        "refused": "refused: an inline policy cannot help",
+        "refused": "refused: nothing was written",
         "failed": "failed: nothing was written",
     }.get(str(action), str(action))
 
@@ -176,7 +182,16 @@ def _reason(m: dict[str, Any]) -> str:
     statements = m.get("statements") or []
     labels = ", ".join(_label(s) for s in statements)
     if reason == "implicit_deny":
-        return "implicit deny: no statement in the role's policies allows it"
+        text = "implicit deny: no statement in the role's policies allows it"
+        also = m.get("also_blocked_by")
+        by = ", ".join(m.get("also_blocked_by_what") or [])
+        if also == "boundary":
+            return f"{text}; {by or 'the permissions boundary'} does not allow it either"
+        if also == "unsettled":
+            return f"{text}; a conditional Deny or boundary the check cannot settle may also block it ({by})"
+        if also:
+            return f"{text}; even with an Allow it stays denied ({m.get('note') or also})"
+        return text
     if reason == "explicit_deny":
         return f"explicit deny by {labels}" if labels else f"explicit deny ({m.get('note') or 'a Deny statement'})"
     if reason == "boundary":
@@ -216,7 +231,29 @@ def _remediation(check: dict[str, Any]) -> list[str]:
     lines.append(
         f"(or: agentcore-probe iam fix --gateway-id {check.get('gateway_id')} --region {check.get('region')} --apply)"
     )
+    return lines + _not_granted([b for b in check.get("remediation_blocked") or [] if b.get("kind") == "lambda"])
+
+
+def _not_granted(blocked: Any) -> list[str]:
+    if not blocked:
+        return []
+    lines = ["", "Not granted (an inline Allow cannot help; the rest of the fix stands):"]
+    for b in blocked:
+        by = "; ".join(b.get("blocked_by") or []) or b.get("note") or b.get("reason")
+        lines.append(f"  - {b['action']} on {b['resource']}: {_BLOCKED.get(b.get('reason'), b.get('reason'))} ({by})")
     return lines
+
+
+_BLOCKED = {
+    "explicit_deny": "blocked by an explicit Deny",
+    "boundary": "outside the permissions boundary",
+    "unsettled": "a condition the check cannot settle could block it",
+    "still_denied": "denied even with the Allow",
+}
+
+
+def _changes(items: Any) -> list[str]:
+    return _bullets("What to change instead", items)
 
 
 def _bullets(title: str, items: Any) -> list[str]:
