@@ -9,7 +9,6 @@ and its evidence, and checks that the outcome is the one the story needs. The de
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shlex
 import sys
@@ -71,24 +70,6 @@ class Teller:
         self.say(f"   => {self.paint(BOLD, ch.got)}  ({mark})")
 
 
-@contextlib.contextmanager
-def lab_environment(env: dict[str, str]) -> Iterator[None]:
-    """Point boto3 (the probe's IAM check and fix) at the lab for the demo's duration only."""
-    saved = {k: os.environ.get(k) for k in env}
-    for k in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        saved.setdefault(k, os.environ.get(k))
-        os.environ.pop(k, None)
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def probe_run(argv: list[str]) -> RunResult:
     """Exactly what `agentcore-probe run ...` does, minus printing."""
     from probe.auth import auth_config_from_args
@@ -125,24 +106,38 @@ def main(ns: argparse.Namespace) -> int:
 
 
 def run_demo(t: Teller) -> int:
+    """Tell the story; 0 when every chapter showed what it should, 1 when not, 2 when the lab cannot start.
+
+    The caller's AWS profile and files are set aside before the lab starts (moto runs in
+    this process and reads them), and the probe's boto3 calls are pointed at the lab.
+    """
+    from probe.lab import LabExtrasMissing, require_lab_extras
+
     try:
-        from probe.lab.server import Lab
-    except ImportError as exc:
-        t.say(f"agentcore-probe: error: the demo needs the lab extras ({exc.name} is missing): "
-              "pip install 'agentcore-probe[lab]'")
-        return 2
+        require_lab_extras()
+    except LabExtrasMissing as exc:
+        return _fail(str(exc))
+    from botocore.exceptions import BotoCoreError
+
+    from probe.lab.aws_session import lab_process_environment
+    from probe.lab.server import Lab, LabError
+
     t0 = time.perf_counter()
     t.say(t.paint(BOLD, "agentcore-probe demo: the policy-permissions incident, on an emulated AgentCore"))
     t.say("Starting the lab on 127.0.0.1 (control plane, gateways, OAuth issuer, IAM through moto)...")
-    with Lab() as lab, lab_environment(lab.env()):
-        t.say(f"  control plane {lab.control_url}   gateways {lab.gateway_base_url}   IAM {lab.iam_url}")
-        chapters: list[Chapter] = []
-        try:
-            for chapter in _story(lab, t):
-                chapters.append(chapter)
-        except Exception as exc:  # the lab or the probe broke: say so in one line, fail the demo
-            t.say(t.paint(RED, f"demo error: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"))
-            return 1
+    chapters: list[Chapter] = []
+    try:
+        with lab_process_environment() as put, Lab() as lab:
+            put(lab.env())
+            t.say(f"  control plane {lab.control_url}   gateways {lab.gateway_base_url}   IAM {lab.iam_url}")
+            try:
+                for chapter in _story(lab, t):
+                    chapters.append(chapter)
+            except Exception as exc:  # the lab or the probe broke: say so in one line, fail the demo
+                t.say(t.paint(RED, f"demo error: {type(exc).__name__}: {_one_line(exc)[:300]}"))
+                return 1
+    except (LabError, BotoCoreError) as exc:
+        return _fail(f"the lab could not start: {_one_line(exc)}")
     failed = [c for c in chapters if not c.passed]
     t.say()
     if failed:
@@ -153,6 +148,15 @@ def run_demo(t: Teller) -> int:
     t.say("Point the probe at a real gateway: agentcore-probe run https://ID.gateway.bedrock-agentcore.REGION"
           ".amazonaws.com/mcp --bearer-token-env TOKEN (see README).")
     return 0
+
+
+def _fail(message: str) -> int:
+    sys.stderr.write(f"agentcore-probe: error: {_one_line(message)}\n")
+    return 2
+
+
+def _one_line(value: object) -> str:
+    return " ".join(str(value).split())
 
 
 def _story(lab: Any, t: Teller) -> Iterator[Chapter]:

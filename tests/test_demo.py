@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
 
+import pytest
+from botocore.exceptions import ProfileNotFound
+
+from probe.demo import Teller, run_demo
+from probe.lab.server import Lab, LabError
+
 
 def test_demo_tells_the_incident_and_passes() -> None:
-    env = {**os.environ, "NO_COLOR": "1"}
+    # AWS_PROFILE naming no profile: the demo must not depend on the caller's AWS setup at all.
+    env = {**os.environ, "NO_COLOR": "1", "AWS_PROFILE": "nope"}
     proc = subprocess.run([sys.executable, "-m", "probe", "demo"], capture_output=True, text=True, timeout=180,
                           env=env, check=False)
     out = proc.stdout
@@ -31,3 +39,20 @@ def test_demo_tells_the_incident_and_passes() -> None:
     assert out.count("missing bedrock-agentcore:") == 5
     assert "demo passed: 6 chapters" in out
     assert "\033[" not in out  # no colour when not on a terminal
+
+
+@pytest.mark.parametrize("failure", [LabError("cannot listen on 127.0.0.1:4000: Address already in use"),
+                                     ProfileNotFound(profile="nope")])
+def test_a_lab_that_cannot_start_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                             failure: Exception) -> None:
+    def start(self: Lab) -> Lab:
+        raise failure
+
+    monkeypatch.setattr(Lab, "start", start)
+    monkeypatch.setenv("AWS_PROFILE", "callers-own")
+    out = io.StringIO()
+    assert run_demo(Teller(False, out)) == 2
+    err = capsys.readouterr().err
+    assert err == f"agentcore-probe: error: the lab could not start: {failure}\n"
+    assert "Traceback" not in out.getvalue()
+    assert os.environ["AWS_PROFILE"] == "callers-own"  # what the demo set aside while the lab ran came back

@@ -106,3 +106,17 @@ def test_could_permit_uses_partial_evaluation() -> None:
     banned = {"all": "permit(principal, action, resource);",
               "ban": 'forbid(principal, action, resource) when { principal.getTag("scope") == "refunds/write" };'}
     assert not could_permit(banned, USER, REFUND, GW)
+
+
+def test_could_permit_hides_tools_no_permit_names() -> None:
+    """Regression: with a permit still open on another tool, cedarpy answers "undetermined" and hands
+    back residuals that are already false (`when { false }`) or forbids; `action in [...]` stayed
+    unknown because the action entity was missing. Neither may list a tool no permit names."""
+    reads = 'permit(principal, action in [AgentCore::Action::"OrdersTarget___get_order"], resource);'
+    policies = {"small": PERMIT_SMALL, "reads": reads}
+    assert could_permit(policies, USER, REFUND, GW)
+    assert could_permit(policies, USER, "OrdersTarget___get_order", GW)
+    assert not could_permit(policies, USER, "OrdersTarget___cancel_order", GW)
+    forbid_only = {"small": PERMIT_SMALL, "f": 'forbid(principal, action, resource) when { context.input.x > 1 };'}
+    assert not could_permit(forbid_only, USER, "OrdersTarget___cancel_order", GW)
+    assert could_permit(forbid_only, USER, REFUND, GW)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -278,6 +281,9 @@ def test_scenario_secret_comes_from_the_named_env_var(lab):
         ("gateways: {name: a}\n", "gateways: must be a list"),
         ("- just\n- a list\n", "(top): must be a mapping"),
         ("gateways: [\n", "line "),
+        ("page_size: 0\n", "page_size: must be at least 1, not 0"),
+        ("page_size: ten\n", "page_size: must be a number"),
+        ("page_size: true\n", "page_size: must be a number"),
     ],
 )
 def test_bad_scenario_files_name_file_and_field(tmp_path, text, where):
@@ -312,21 +318,47 @@ def _start_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Pope
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env or os.environ.copy())
 
 
-def test_lab_main_prints_how_to_reach_it_and_stops_on_ctrl_c():
-    proc = _start_cli()
+def _printout(proc: subprocess.Popen[str]) -> list[str]:
+    """What `agentcore-probe lab` printed, up to its last line."""
     lines: list[str] = []
+    while not lines or not lines[-1].startswith("Ready:"):
+        line = proc.stdout.readline()
+        assert line, "\n".join(lines) + proc.stderr.read()  # the lab died before printing everything
+        lines.append(line.rstrip("\n"))
+    return lines
+
+
+def _as_operator(lines: list[str], command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run a printed command as an operator would: in bash, after the printed exports and unsets."""
+    setup = [line.strip() for line in lines if line.startswith(("  export ", "  unset "))]
+    script = "\n".join([f'agentcore-probe() {{ {shlex.quote(sys.executable)} -m probe "$@"; }}', *setup, command])
+    return subprocess.run(["bash", "-c", script], cwd=REPO, text=True, capture_output=True, timeout=60, env=env,
+                          check=False)
+
+
+def test_lab_main_prints_how_to_reach_it_and_stops_on_ctrl_c():
+    # A profile that does not exist must not matter: the lab never uses the caller's AWS setup.
+    env = {**os.environ, "AWS_PROFILE": "nope"}
+    proc = _start_cli(env=env)
     try:
-        while sum(line.strip().startswith("agentcore-probe run") for line in lines) < 4:
-            line = proc.stdout.readline()
-            assert line, proc.stderr.read()  # the lab died before printing every gateway
-            lines.append(line.rstrip("\n"))
+        lines = _printout(proc)
         text = "\n".join(lines)
-        env = dict(line.split("export ", 1)[1].split("=", 1) for line in lines if line.startswith("  export AWS_"))
-        assert set(env) >= {"AWS_ENDPOINT_URL_BEDROCK_AGENTCORE_CONTROL", "AWS_ENDPOINT_URL_IAM",
-                            "AWS_ENDPOINT_URL_STS", "AWS_DEFAULT_REGION", "AWS_REGION"}
-        run_lines = [line.strip() for line in lines if line.strip().startswith("agentcore-probe run")]
+        exports = dict(line.split("export ", 1)[1].split("=", 1) for line in lines if line.startswith("  export AWS_"))
+        assert set(exports) >= {"AWS_ENDPOINT_URL_BEDROCK_AGENTCORE_CONTROL", "AWS_ENDPOINT_URL_IAM",
+                                "AWS_ENDPOINT_URL_STS", "AWS_DEFAULT_REGION", "AWS_REGION"}
+        assert "(tools/list pages of 5)" in text  # the default scenario's page_size
+        commands = [line.strip() for line in lines if line.strip().startswith("agentcore-probe ")]
+        run_lines = [c for c in commands if c.startswith("agentcore-probe run ")]
+        # every run names its gateway and region, or the IAM tie-in could not be reached from a lab URL
+        for line in run_lines:
+            url, gateway_id = line.split()[2], line.split("--gateway-id ", 1)[1].split()[0]
+            assert url.endswith(f"/{gateway_id}/mcp") and f"--gateway-id {gateway_id} --region us-east-1 " in line
         assert sum("--oauth-client-id refunds-agent --oauth-client-secret-env LAB_OAUTH_CLIENT_SECRET" in line
-                   for line in run_lines) == 2
+                   for line in run_lines) == 6  # walkthrough and incident: a listing and two calls each
+        checks = [c.split("   #", 1)[0] for c in commands if c.startswith("agentcore-probe iam check ")]
+        assert len(checks) == 3 and all(
+            re.fullmatch(r"agentcore-probe iam check --gateway-id (walkthrough|incident|logonly)-\w{10} "
+                         r"--region us-east-1", c) for c in checks), checks
         secret_line = next(line for line in lines if "export LAB_OAUTH_CLIENT_SECRET=" in line)
         secret_file = Path(secret_line.split("$(cat ", 1)[1].split(")", 1)[0])
         secret = secret_file.read_text()
@@ -334,13 +366,26 @@ def test_lab_main_prints_how_to_reach_it_and_stops_on_ctrl_c():
         assert secret_file.stat().st_mode & 0o777 == 0o600
         # The printed endpoints answer, and the printed gateway URLs are the control plane's.
         ctl = boto3.client("bedrock-agentcore-control", region_name="us-east-1",
-                           endpoint_url=env["AWS_ENDPOINT_URL_BEDROCK_AGENTCORE_CONTROL"])
+                           endpoint_url=exports["AWS_ENDPOINT_URL_BEDROCK_AGENTCORE_CONTROL"])
         urls = {ctl.get_gateway(gatewayIdentifier=i["gatewayId"])["gatewayUrl"]
                 for i in ctl.list_gateways()["items"]}
         assert {line.split()[2] for line in run_lines} == urls
         token_url = next(word for word in text.split() if word.endswith("/oauth2/token"))
         token = httpx2.post(token_url, data={"grant_type": "client_credentials"}, auth=("refunds-agent", secret))
         assert token.status_code == 200
+        # The incident's printed commands, run as printed (with AWS_PROFILE=nope still in the shell).
+        incident_check = next(c for c in checks if "--gateway-id incident-" in c)
+        check = _as_operator(lines, incident_check, env)
+        assert check.returncode == 3, check.stdout + check.stderr
+        for action in ("AuthorizeAction", "PartiallyAuthorizeActions", "GetPolicyEngine"):
+            assert f"bedrock-agentcore:{action} on arn:aws:bedrock-agentcore:us-east-1:" in check.stdout
+        incident_run = next(c for c in run_lines if "--gateway-id incident-" in c and "--call" not in c)
+        assert incident_run.endswith("# policy_internal_failure: the role may not evaluate policies: "
+                                     "`iam check` names what is missing")
+        run = _as_operator(lines, incident_run, env)
+        assert run.returncode == 21, run.stdout + run.stderr
+        assert "MISSING PERMISSIONS (5 of 5" in run.stdout  # the IAM tie-in, reached from the printed line
+        assert secret not in run.stdout + run.stderr + check.stdout
     finally:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
@@ -368,3 +413,42 @@ def test_lab_main_bad_scenario_is_one_line_exit_2(tmp_path):
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 2
     assert err == f"agentcore-probe: error: {path}: gateways[0].mode: must be one of LOG_ONLY, ENFORCE, not 'STRICT'\n"
+
+
+def test_lab_main_aws_tooling_failure_is_one_line_exit_2(monkeypatch, capsys):
+    """A botocore failure while seeding (here: the control plane unreachable) is one line, not a traceback."""
+    from botocore.exceptions import EndpointConnectionError
+
+    from probe.lab.server import Lab, lab_main
+
+    def unreachable(self, scenario, **kw):
+        raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1/gateways/")
+
+    monkeypatch.setattr(Lab, "seed", unreachable)
+    assert lab_main(argparse.Namespace(port=0, scenario=None)) == 2
+    err = capsys.readouterr().err
+    assert err == ("agentcore-probe: error: the lab's AWS clients failed: Could not connect to the endpoint URL: "
+                   '"http://127.0.0.1:1/gateways/"\n')
+
+
+def test_scenario_page_size_sets_the_labs_pages(lab):
+    before = lab.page_size
+    try:
+        lab.seed(parse_scenario({"page_size": 3}, "pages.yaml"), environ={})
+        assert lab.page_size == 3
+        g = lab.console.create_gateway("con-pages")
+        with httpx2.Client(timeout=10) as http:
+            headers = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2026-07-28",
+                       "Mcp-Method": "tools/list"}
+            meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                    "io.modelcontextprotocol/clientCapabilities": {}}
+            answer = http.post(lab.gateway_url(g.gateway_id), headers=headers, json={
+                "jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": meta}}).json()["result"]
+        assert len(answer["tools"]) == 3 and answer["nextCursor"]
+        lab.seed(parse_scenario({}, "none.yaml"), environ={})  # a scenario without page_size leaves it alone
+        assert lab.page_size == 3
+        for bad in (0, -1, True, 2.5):
+            with pytest.raises(ValueError, match="page_size"):
+                lab.page_size = bad
+    finally:
+        lab.page_size = before

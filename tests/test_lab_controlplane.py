@@ -483,6 +483,46 @@ def test_env_points_boto3_and_cli_at_the_lab(lab, lab_env, ctl):
     assert json.loads(out.stdout)["Account"] == LAB_ACCOUNT
 
 
+def test_another_region_is_empty_as_on_aws(lab, ctl):
+    """AgentCore is regional: a client for eu-west-1 must not see the lab's us-east-1 resources."""
+    gid = new_gateway(ctl, "cp-region")["gatewayId"]
+    engine_id = new_engine(ctl, "cp_region_engine")["policyEngineId"]
+    eu = lab.boto3_session().client("bedrock-agentcore-control", region_name="eu-west-1",
+                                    endpoint_url=lab.control_url)
+    assert eu.list_gateways()["items"] == [] and eu.list_policy_engines()["policyEngines"] == []
+    calls = [lambda: eu.get_gateway(gatewayIdentifier=gid), lambda: eu.list_gateway_targets(gatewayIdentifier=gid),
+             lambda: eu.get_policy_engine(policyEngineId=engine_id), lambda: eu.list_policies(policyEngineId=engine_id),
+             lambda: eu.delete_gateway(gatewayIdentifier=gid)]
+    for call in calls:
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert code(exc) == ("ResourceNotFoundException", 404)
+    with pytest.raises(ClientError) as exc:
+        eu.create_gateway(name="cp-region-eu", roleArn=ROLE, authorizerType="NONE")
+    assert code(exc) == ("ValidationException", 400)
+    assert "us-east-1" in str(exc.value) and "eu-west-1" in str(exc.value)
+    assert not any(g.name == "cp-region-eu" for g in lab.state.gateways.values())
+    # the lab's own region still answers, and nothing was deleted by the foreign request
+    assert ctl.get_gateway(gatewayIdentifier=gid)["gatewayId"] == gid
+    assert gid in {i["gatewayId"] for i in ctl.list_gateways()["items"]}
+
+
+def test_lab_sessions_ignore_the_callers_profile_and_config(lab, monkeypatch, tmp_path):
+    """A caller's AWS_PROFILE (even one that does not exist) or config file never reaches the lab's clients."""
+    config = tmp_path / "config"
+    config.write_text("[profile elsewhere]\nregion = ap-south-1\n[default]\nregion = eu-west-1\n")
+    monkeypatch.setenv("AWS_PROFILE", "nope")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    with pytest.raises(Exception, match="nope"):  # what the caller's environment alone would do
+        boto3.Session().client("iam")
+    session = lab.boto3_session()
+    assert session.region_name == lab.region
+    ctl = lab.client("bedrock-agentcore-control")
+    assert ctl.meta.region_name == lab.region
+    assert isinstance(ctl.list_gateways()["items"], list)
+    assert lab.client("sts").get_caller_identity()["Account"] == LAB_ACCOUNT
+
+
 def test_env_lists_what_clients_need(lab):
     env = lab.env()
     assert env["AWS_ENDPOINT_URL_BEDROCK_AGENTCORE_CONTROL"] == lab.control_url

@@ -1,7 +1,8 @@
-"""The emulated gateways over real loopback HTTP: uvicorn in a thread, httpx2 and the MCP SDK client.
+"""The emulated gateways over real loopback HTTP, on the shared `lab` fixture: httpx2 and the MCP SDK client.
 
-Self-contained: builds its own LabState and app (no server.py), and keeps IAM in moto
-via `mock_aws` (boto3 calls write the roles the gateway's role check then reads).
+Gateways and engines are put straight into the running lab's state (no console, no
+roles) where a test needs a shape the console would not make; roles are written with
+boto3 into the lab's IAM (moto), where the gateway's role check reads them.
 """
 
 from __future__ import annotations
@@ -12,21 +13,17 @@ import json
 import os
 import re
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import anyio
-import boto3
 import botocore.auth
 import httpx2
 import pytest
-import uvicorn
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from moto import mock_aws
 
 from probe.lab.gateway import (
     DENIED_BY_DEFAULT,
@@ -34,10 +31,9 @@ from probe.lab.gateway import (
     POLICY_FAILED_LIST,
     SEARCH_TOOL,
     TARGET_FAILED,
-    build_gateway_app,
 )
-from probe.lab.state import Faults, Gateway, LabState, Policy, PolicyEngine, Target, ToolSpec, new_id
-from probe.lab.tokens import TokenIssuer
+from probe.lab.server import Lab
+from probe.lab.state import Faults, Gateway, Policy, PolicyEngine, Target, ToolSpec, new_id
 
 ACCEPT = "application/json, text/event-stream"
 LEGACY_VERSIONS = ["2025-03-26", "2025-06-18", "2025-11-25"]
@@ -50,34 +46,18 @@ TRUST = json.dumps({
 })
 
 
-class Lab:
-    """LabState + issuer + the gateway app on a loopback port; helpers to add gateways."""
+class Gateways:
+    """The shared lab, with helpers that put gateways and engines straight into its state."""
 
-    def __init__(self) -> None:
-        # IPPROTO_TCP, not the default 0: asyncio then turns Nagle off on each accepted connection.
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self.sock.bind(("127.0.0.1", 0))
-        self.base = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.state = LabState()
-        self.issuer = TokenIssuer(self.base)
-        app = build_gateway_app(self.state, issuer=self.issuer, page_size=PAGE_SIZE)
-        self.server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+        self.state = lab.state
+        self.issuer = lab.issuer
+        self.base = lab.gateway_base_url
+        self.iam = lab.client("iam")
 
     def url(self, gateway: Gateway | str) -> str:
-        gid = gateway if isinstance(gateway, str) else gateway.gateway_id
-        return f"{self.base}/{gid}/mcp"
+        return self.lab.gateway_url(gateway if isinstance(gateway, str) else gateway.gateway_id)
 
     def add_gateway(self, *, role_arn: str = "arn:aws:iam::123456789012:role/unused", **kw: Any) -> Gateway:
         gid = new_id("gw")
@@ -118,24 +98,12 @@ ALL_TOOLS = {
 
 
 @pytest.fixture(scope="module")
-def aws() -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
-    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
-    with mock_aws():
-        yield
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-
-
-@pytest.fixture(scope="module")
-def lab(aws: None) -> Iterator[Lab]:
-    lab = Lab()
-    lab.start()
-    yield lab
-    lab.stop()
+def gw(lab: Lab) -> Iterator[Gateways]:
+    """The module's lab with tools/list pages of PAGE_SIZE, so that five tools take three pages."""
+    before = lab.page_size
+    lab.page_size = PAGE_SIZE
+    yield Gateways(lab)
+    lab.page_size = before
 
 
 @pytest.fixture
@@ -224,8 +192,7 @@ def text_of(r: httpx2.Response) -> str:
 # --- IAM helpers ----------------------------------------------------------------------------
 
 
-def role_with_get_gateway_only(name: str) -> str:
-    iam = boto3.client("iam", region_name="us-east-1")
+def role_with_get_gateway_only(iam: Any, name: str) -> str:
     arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
     iam.put_role_policy(RoleName=name, PolicyName="console-default", PolicyDocument=json.dumps({
         "Version": "2012-10-17",
@@ -234,8 +201,8 @@ def role_with_get_gateway_only(name: str) -> str:
     return arn
 
 
-def grant_policy_evaluation(role_name: str, gateway: Gateway) -> None:
-    boto3.client("iam", region_name="us-east-1").put_role_policy(
+def grant_policy_evaluation(iam: Any, role_name: str, gateway: Gateway) -> None:
+    iam.put_role_policy(
         RoleName=role_name, PolicyName="policy-engine", PolicyDocument=json.dumps({
             "Version": "2012-10-17",
             "Statement": [
@@ -247,20 +214,21 @@ def grant_policy_evaluation(role_name: str, gateway: Gateway) -> None:
             ]}))
 
 
-def full_access_role(name: str) -> str:
-    iam = boto3.client("iam", region_name="us-east-1")
+def full_access_role(iam: Any, name: str, condition: dict[str, Any] | None = None) -> str:
     arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
+    statement: dict[str, Any] = {"Effect": "Allow", "Action": "bedrock-agentcore:*", "Resource": "*"}
+    if condition:
+        statement["Condition"] = condition
     iam.put_role_policy(RoleName=name, PolicyName="all", PolicyDocument=json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": "bedrock-agentcore:*", "Resource": "*"}]}))
+        "Version": "2012-10-17", "Statement": [statement]}))
     return arn
 
 
-def policy_gateway(lab: Lab, policies: dict[str, str], mode: str = "ENFORCE", **kw: Any) -> Gateway:
-    engine = lab.add_engine({})
-    g = lab.add_gateway(role_arn=full_access_role(f"role-{uuid.uuid4().hex[:8]}"),
+def policy_gateway(gw: Gateways, policies: dict[str, str], mode: str = "ENFORCE", **kw: Any) -> Gateway:
+    engine = gw.add_engine({})
+    g = gw.add_gateway(role_arn=full_access_role(gw.iam, f"role-{uuid.uuid4().hex[:8]}"),
                         policy_engine_arn=engine.arn, policy_engine_mode=mode, **kw)
-    with lab.state.lock:
+    with gw.state.lock:
         for pid, stmt in policies.items():
             engine.policies[pid] = Policy(pid, pid, stmt.replace("GATEWAY_ARN", g.arn))
     return g
@@ -273,22 +241,22 @@ REFUND_UNDER_500 = ('permit(principal, action == AgentCore::Action::"RefundTarge
 # --- basics: routing, headers, paging, versions ---------------------------------------------
 
 
-def test_unknown_gateway_answers_404_with_aws_ids(lab: Lab, http: httpx2.Client) -> None:
-    r = Mcp(http, lab.url("gw-doesnotexist")).initialize()
+def test_unknown_gateway_answers_404_with_aws_ids(gw: Gateways, http: httpx2.Client) -> None:
+    r = Mcp(http, gw.url("gw-doesnotexist")).initialize()
     assert r.status_code == 404
     assert "gw-doesnotexist" in body(r)["message"]
     uuid.UUID(r.headers["x-amzn-requestid"])
     assert re.fullmatch(r"Root=1-[0-9a-f]{8}-[0-9a-f]{24}", r.headers["x-amzn-trace-id"])
 
 
-def test_every_answer_carries_a_fresh_request_id(lab: Lab, http: httpx2.Client) -> None:
-    m = connected(http, lab.url(lab.add_gateway()))
+def test_every_answer_carries_a_fresh_request_id(gw: Gateways, http: httpx2.Client) -> None:
+    m = connected(http, gw.url(gw.add_gateway()))
     ids = {m.request("tools/list").headers["x-amzn-requestid"] for _ in range(3)}
     assert len(ids) == 3
 
 
-def test_tools_list_pages_with_next_cursor(lab: Lab, http: httpx2.Client) -> None:
-    m = connected(http, lab.url(lab.add_gateway()))
+def test_tools_list_pages_with_next_cursor(gw: Gateways, http: httpx2.Client) -> None:
+    m = connected(http, gw.url(gw.add_gateway()))
     first = body(m.request("tools/list"))["result"]
     assert len(first["tools"]) == PAGE_SIZE and first["nextCursor"]
     names = m.list_all()
@@ -298,8 +266,8 @@ def test_tools_list_pages_with_next_cursor(lab: Lab, http: httpx2.Client) -> Non
 
 
 @pytest.mark.parametrize("version", LEGACY_VERSIONS)
-def test_handshake_versions_open_a_session_and_serve(lab: Lab, http: httpx2.Client, version: str) -> None:
-    m = Mcp(http, lab.url(lab.add_gateway()), version)
+def test_handshake_versions_open_a_session_and_serve(gw: Gateways, http: httpx2.Client, version: str) -> None:
+    m = Mcp(http, gw.url(gw.add_gateway()), version)
     r = m.initialize()
     assert body(r)["result"]["protocolVersion"] == version
     assert m.session
@@ -311,8 +279,8 @@ def test_handshake_versions_open_a_session_and_serve(lab: Lab, http: httpx2.Clie
     assert m.request("tools/list").status_code == 400
 
 
-def test_stateless_2026_07_28_needs_no_initialize(lab: Lab, http: httpx2.Client) -> None:
-    m = Mcp(http, lab.url(lab.add_gateway()), MODERN)
+def test_stateless_2026_07_28_needs_no_initialize(gw: Gateways, http: httpx2.Client) -> None:
+    m = Mcp(http, gw.url(gw.add_gateway()), MODERN)
     r = m.request("tools/list")
     assert r.status_code == 200 and "mcp-session-id" not in r.headers
     assert set(m.list_all()) == ALL_TOOLS
@@ -321,16 +289,16 @@ def test_stateless_2026_07_28_needs_no_initialize(lab: Lab, http: httpx2.Client)
     assert json.loads(result["content"][0]["text"])["refundId"].startswith("rf-")
 
 
-def test_gateway_created_after_start_is_served(lab: Lab, http: httpx2.Client) -> None:
+def test_gateway_created_after_start_is_served(gw: Gateways, http: httpx2.Client) -> None:
     gid = new_id("gw")
-    assert Mcp(http, lab.url(gid)).initialize().status_code == 404
-    with lab.state.lock:
-        lab.state.gateways[gid] = Gateway(gid, gid, "arn:aws:iam::123456789012:role/r", targets=default_targets())
-    assert set(connected(http, lab.url(gid)).list_all()) == ALL_TOOLS
+    assert Mcp(http, gw.url(gid)).initialize().status_code == 404
+    with gw.state.lock:
+        gw.state.gateways[gid] = Gateway(gid, gid, "arn:aws:iam::123456789012:role/r", targets=default_targets())
+    assert set(connected(http, gw.url(gid)).list_all()) == ALL_TOOLS
 
 
-def test_refund_ids_are_deterministic_per_arguments(lab: Lab, http: httpx2.Client) -> None:
-    m = connected(http, lab.url(lab.add_gateway()))
+def test_refund_ids_are_deterministic_per_arguments(gw: Gateways, http: httpx2.Client) -> None:
+    m = connected(http, gw.url(gw.add_gateway()))
 
     def refund(args: dict[str, Any]) -> str:
         return json.loads(text_of(m.call("RefundTarget___process_refund", args)))["refundId"]
@@ -339,25 +307,25 @@ def test_refund_ids_are_deterministic_per_arguments(lab: Lab, http: httpx2.Clien
     assert refund({"amount": 5, "orderId": "a"}) != refund({"amount": 6, "orderId": "a"})
 
 
-def test_unknown_tool_is_invalid_params(lab: Lab, http: httpx2.Client) -> None:
-    m = connected(http, lab.url(lab.add_gateway()))
+def test_unknown_tool_is_invalid_params(gw: Gateways, http: httpx2.Client) -> None:
+    m = connected(http, gw.url(gw.add_gateway()))
     err = body(m.call("Nope___nothing"))["error"]
     assert err == {"code": -32602, "message": "Unknown tool: Nope___nothing"}
 
 
-def test_search_tool_is_listed_first_and_searches(lab: Lab, http: httpx2.Client) -> None:
-    m = connected(http, lab.url(lab.add_gateway(search_enabled=True)))
+def test_search_tool_is_listed_first_and_searches(gw: Gateways, http: httpx2.Client) -> None:
+    m = connected(http, gw.url(gw.add_gateway(search_enabled=True)))
     names = m.list_all()
     assert names[0] == SEARCH_TOOL and set(names[1:]) == ALL_TOOLS
     hits = json.loads(text_of(m.call(SEARCH_TOOL, {"query": "refund"})))["tools"]
     assert {h["name"] for h in hits} == {"RefundTarget___process_refund", "RefundTarget___get_refund_status"}
-    plain = connected(http, lab.url(lab.add_gateway()))
+    plain = connected(http, gw.url(gw.add_gateway()))
     assert body(plain.call(SEARCH_TOOL, {"query": "refund"}))["error"]["code"] == -32602
 
 
-def test_session_of_one_gateway_is_not_valid_on_another(lab: Lab, http: httpx2.Client) -> None:
-    a = connected(http, lab.url(lab.add_gateway()))
-    b = Mcp(http, lab.url(lab.add_gateway()))
+def test_session_of_one_gateway_is_not_valid_on_another(gw: Gateways, http: httpx2.Client) -> None:
+    a = connected(http, gw.url(gw.add_gateway()))
+    b = Mcp(http, gw.url(gw.add_gateway()))
     b.session = a.session
     assert b.request("tools/list").status_code == 404
     assert a.request("tools/list").status_code == 200
@@ -366,18 +334,18 @@ def test_session_of_one_gateway_is_not_valid_on_another(lab: Lab, http: httpx2.C
     assert a.request("tools/list").status_code == 404
 
 
-def test_dns_rebinding_protection_rejects_foreign_host(lab: Lab, http: httpx2.Client) -> None:
-    m = Mcp(http, lab.url(lab.add_gateway()), headers={"Host": "evil.example:80"})
+def test_dns_rebinding_protection_rejects_foreign_host(gw: Gateways, http: httpx2.Client) -> None:
+    m = Mcp(http, gw.url(gw.add_gateway()), headers={"Host": "evil.example:80"})
     assert m.initialize().status_code in (403, 421)
 
 
-def test_sdk_client_lists_and_calls(lab: Lab) -> None:
+def test_sdk_client_lists_and_calls(gw: Gateways) -> None:
     """The official client (legacy handshake and stateless 2026-07-28) accepts what the lab answers."""
     from mcp import Client
     from mcp.client.streamable_http import streamable_http_client
 
-    url = lab.url(lab.add_gateway(authorizer_type="CUSTOM_JWT"))
-    token = lab.issuer.issue(lab.issuer.default_client.client_id)
+    url = gw.url(gw.add_gateway(authorizer_type="CUSTOM_JWT"))
+    token = gw.issuer.issue(gw.issuer.default_client.client_id)
 
     async def run(mode: str) -> tuple[set[str], str]:
         http_client = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=10)
@@ -402,9 +370,9 @@ def test_sdk_client_lists_and_calls(lab: Lab) -> None:
 # --- OAuth token endpoint and CUSTOM_JWT ----------------------------------------------------
 
 
-def fetch_token(lab: Lab, http: httpx2.Client, *, basic: bool = True, secret: str | None = None,
+def fetch_token(gw: Gateways, http: httpx2.Client, *, basic: bool = True, secret: str | None = None,
                 **form: str) -> httpx2.Response:
-    client = lab.issuer.default_client
+    client = gw.issuer.default_client
     data = {"grant_type": "client_credentials", **form}
     headers = {}
     if basic:
@@ -412,25 +380,25 @@ def fetch_token(lab: Lab, http: httpx2.Client, *, basic: bool = True, secret: st
         headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
     else:
         data.update(client_id=client.client_id, client_secret=secret or client.client_secret)
-    return http.post(f"{lab.base}/oauth2/token", data=data, headers=headers)
+    return http.post(f"{gw.base}/oauth2/token", data=data, headers=headers)
 
 
-def test_token_endpoint_issues_and_refuses_per_rfc6749(lab: Lab, http: httpx2.Client) -> None:
+def test_token_endpoint_issues_and_refuses_per_rfc6749(gw: Gateways, http: httpx2.Client) -> None:
     for basic in (True, False):
-        r = fetch_token(lab, http, basic=basic)
+        r = fetch_token(gw, http, basic=basic)
         assert r.status_code == 200 and r.json()["token_type"] == "Bearer"
-        claims = lab.issuer.verify(r.json()["access_token"])
-        assert claims["sub"] == claims["client_id"] == lab.issuer.default_client.client_id
-        assert claims["iss"] == lab.base and claims["exp"] > time.time() and claims["aud"]
+        claims = gw.issuer.verify(r.json()["access_token"])
+        assert claims["sub"] == claims["client_id"] == gw.issuer.default_client.client_id
+        assert claims["iss"] == gw.base and claims["exp"] > time.time() and claims["aud"]
         assert "x-amzn-requestid" in r.headers
-    bad = fetch_token(lab, http, secret="wrong")
+    bad = fetch_token(gw, http, secret="wrong")
     assert bad.status_code == 401 and bad.json()["error"] == "invalid_client"
-    assert fetch_token(lab, http, grant_type="password").json()["error"] == "unsupported_grant_type"
-    r = fetch_token(lab, http, scope="admin/everything")
+    assert fetch_token(gw, http, grant_type="password").json()["error"] == "unsupported_grant_type"
+    r = fetch_token(gw, http, scope="admin/everything")
     assert r.status_code == 400 and r.json()["error"] == "invalid_scope"
     assert "wrong" not in bad.text
-    conf = http.get(lab.issuer.discovery_url).json()
-    assert conf["token_endpoint"] == f"{lab.base}/oauth2/token"
+    conf = http.get(gw.issuer.discovery_url).json()
+    assert conf["token_endpoint"] == f"{gw.base}/oauth2/token"
     assert http.get(conf["jwks_uri"]).json()["keys"][0]["kty"] == "RSA"
 
 
@@ -438,44 +406,44 @@ JWT_MISSING = {"jsonrpc": "2.0", "id": 0, "error": {"code": -32001, "message": "
 JWT_INVALID = {"jsonrpc": "2.0", "id": 0, "error": {"code": -32001, "message": "Invalid Bearer token"}}
 
 
-def test_custom_jwt_accepts_a_token_from_the_endpoint(lab: Lab, http: httpx2.Client) -> None:
-    g = lab.add_gateway(authorizer_type="CUSTOM_JWT", authorizer_configuration={"customJWTAuthorizer": {
-        "discoveryUrl": lab.issuer.discovery_url, "allowedClients": [lab.issuer.default_client.client_id],
+def test_custom_jwt_accepts_a_token_from_the_endpoint(gw: Gateways, http: httpx2.Client) -> None:
+    g = gw.add_gateway(authorizer_type="CUSTOM_JWT", authorizer_configuration={"customJWTAuthorizer": {
+        "discoveryUrl": gw.issuer.discovery_url, "allowedClients": [gw.issuer.default_client.client_id],
         "allowedAudience": ["agentcore-lab"]}})
-    token = fetch_token(lab, http).json()["access_token"]
-    m = connected(http, lab.url(g), headers={"Authorization": f"Bearer {token}"})
+    token = fetch_token(gw, http).json()["access_token"]
+    m = connected(http, gw.url(g), headers={"Authorization": f"Bearer {token}"})
     assert set(m.list_all()) == ALL_TOOLS
 
 
-def test_custom_jwt_refusals(lab: Lab, http: httpx2.Client) -> None:
-    g = lab.add_gateway(authorizer_type="CUSTOM_JWT", authorizer_configuration={"customJWTAuthorizer": {
-        "discoveryUrl": lab.issuer.discovery_url, "allowedAudience": ["agentcore-lab"]}})
-    cid = lab.issuer.default_client.client_id
-    missing = Mcp(http, lab.url(g)).initialize()
+def test_custom_jwt_refusals(gw: Gateways, http: httpx2.Client) -> None:
+    g = gw.add_gateway(authorizer_type="CUSTOM_JWT", authorizer_configuration={"customJWTAuthorizer": {
+        "discoveryUrl": gw.issuer.discovery_url, "allowedAudience": ["agentcore-lab"]}})
+    cid = gw.issuer.default_client.client_id
+    missing = Mcp(http, gw.url(g)).initialize()
     assert missing.status_code == 401 and body(missing) == JWT_MISSING
     assert missing.headers["www-authenticate"] == \
-        f'Bearer resource_metadata="{lab.base}/{g.gateway_id}/.well-known/oauth-protected-resource"'
-    meta = http.get(f"{lab.base}/{g.gateway_id}/.well-known/oauth-protected-resource").json()
-    assert meta["resource"] == lab.url(g) and meta["authorization_servers"] == [lab.base]
-    good = lab.issuer.issue(cid)
+        f'Bearer resource_metadata="{gw.base}/{g.gateway_id}/.well-known/oauth-protected-resource"'
+    meta = http.get(f"{gw.base}/{g.gateway_id}/.well-known/oauth-protected-resource").json()
+    assert meta["resource"] == gw.url(g) and meta["authorization_servers"] == [gw.base]
+    good = gw.issuer.issue(cid)
     tampered = good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB")
-    for token in ("garbage", tampered, lab.issuer.issue(cid, ttl_s=-60), lab.issuer.issue(cid, audience="other")):
-        r = Mcp(http, lab.url(g), headers={"Authorization": f"Bearer {token}"}).initialize()
+    for token in ("garbage", tampered, gw.issuer.issue(cid, ttl_s=-60), gw.issuer.issue(cid, audience="other")):
+        r = Mcp(http, gw.url(g), headers={"Authorization": f"Bearer {token}"}).initialize()
         assert r.status_code == 401 and body(r) == JWT_INVALID
         assert "resource_metadata" in r.headers["www-authenticate"]
     # a valid session, then a call with an expired token on it
-    m = connected(http, lab.url(g), headers={"Authorization": f"Bearer {good}"})
-    m.headers["Authorization"] = f"Bearer {lab.issuer.issue(cid, ttl_s=-1)}"
+    m = connected(http, gw.url(g), headers={"Authorization": f"Bearer {good}"})
+    m.headers["Authorization"] = f"Bearer {gw.issuer.issue(cid, ttl_s=-1)}"
     assert m.request("tools/list").status_code == 401
 
 
-def test_custom_jwt_allowed_clients(lab: Lab, http: httpx2.Client) -> None:
-    lab.issuer.add_client("other-client", "other-secret-value")
-    g = lab.add_gateway(authorizer_type="CUSTOM_JWT", authorizer_configuration={"customJWTAuthorizer": {
-        "discoveryUrl": lab.issuer.discovery_url, "allowedClients": ["other-client"]}})
-    r = Mcp(http, lab.url(g), headers={"Authorization": f"Bearer {lab.issuer.issue('lab-client')}"}).initialize()
+def test_custom_jwt_allowed_clients(gw: Gateways, http: httpx2.Client) -> None:
+    gw.issuer.add_client("other-client", "other-secret-value")
+    g = gw.add_gateway(authorizer_type="CUSTOM_JWT", authorizer_configuration={"customJWTAuthorizer": {
+        "discoveryUrl": gw.issuer.discovery_url, "allowedClients": ["other-client"]}})
+    r = Mcp(http, gw.url(g), headers={"Authorization": f"Bearer {gw.issuer.issue('lab-client')}"}).initialize()
     assert body(r) == JWT_INVALID
-    ok = Mcp(http, lab.url(g), headers={"Authorization": f"Bearer {lab.issuer.issue('other-client')}"})
+    ok = Mcp(http, gw.url(g), headers={"Authorization": f"Bearer {gw.issuer.issue('other-client')}"})
     assert ok.initialize().status_code == 200
 
 
@@ -510,24 +478,24 @@ def iam_session(http: httpx2.Client, url: str, key: str, secret: str, token: str
     return r
 
 
-def test_aws_iam_sigv4_with_the_default_and_a_moto_user_key(lab: Lab, http: httpx2.Client) -> None:
-    iam = boto3.client("iam", region_name="us-east-1")
+def test_aws_iam_sigv4_with_the_default_and_a_moto_user_key(gw: Gateways, http: httpx2.Client) -> None:
+    iam = gw.iam
     iam.create_user(UserName="alice")
     key = iam.create_access_key(UserName="alice")["AccessKey"]
     alice = "arn:aws:iam::123456789012:user/alice"
     # only alice may see the refund tool: proves the principal is her ARN
-    g = policy_gateway(lab, {"alice-only": REFUND_UNDER_500.replace("permit(principal,",
+    g = policy_gateway(gw, {"alice-only": REFUND_UNDER_500.replace("permit(principal,",
                              f'permit(principal == AgentCore::IamEntity::"{alice}",')},
                        authorizer_type="AWS_IAM")
-    url = lab.url(g)
+    url = gw.url(g)
     r = iam_session(http, url, key["AccessKeyId"], key["SecretAccessKey"])
     assert r.status_code == 200 and [t["name"] for t in body(r)["result"]["tools"]] == ["RefundTarget___process_refund"]
     r = iam_session(http, url, "testing", "testing")
     assert r.status_code == 200 and body(r)["result"]["tools"] == []
 
 
-def test_aws_iam_refusals(lab: Lab, http: httpx2.Client, monkeypatch: pytest.MonkeyPatch) -> None:
-    url = lab.url(lab.add_gateway(authorizer_type="AWS_IAM"))
+def test_aws_iam_refusals(gw: Gateways, http: httpx2.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = gw.url(gw.add_gateway(authorizer_type="AWS_IAM"))
     r = iam_session(http, url, "testing", "not-the-secret")
     assert r.status_code == 401 and body(r)["error"]["code"] == -32001
     assert "signature" in body(r)["error"]["message"]
@@ -546,14 +514,14 @@ def test_aws_iam_refusals(lab: Lab, http: httpx2.Client, monkeypatch: pytest.Mon
 # --- policy: the incident, ENFORCE, LOG_ONLY ------------------------------------------------
 
 
-def test_incident_role_without_policy_permissions(lab: Lab, http: httpx2.Client) -> None:
+def test_incident_role_without_policy_permissions(gw: Gateways, http: httpx2.Client) -> None:
     role_name = f"console-role-{uuid.uuid4().hex[:8]}"
-    engine = lab.add_engine({})
-    g = lab.add_gateway(role_arn=role_with_get_gateway_only(role_name), policy_engine_arn=engine.arn,
+    engine = gw.add_engine({})
+    g = gw.add_gateway(role_arn=role_with_get_gateway_only(gw.iam, role_name), policy_engine_arn=engine.arn,
                         policy_engine_mode="ENFORCE")
-    with lab.state.lock:
+    with gw.state.lock:
         engine.policies["p1"] = Policy("p1", "p1", REFUND_UNDER_500.replace("GATEWAY_ARN", g.arn))
-    m = connected(http, lab.url(g))
+    m = connected(http, gw.url(g))
     r = m.request("tools/list")
     assert r.status_code == 200
     assert body(r) == {"jsonrpc": "2.0", "id": json.loads(r.request.content)["id"],
@@ -561,69 +529,83 @@ def test_incident_role_without_policy_permissions(lab: Lab, http: httpx2.Client)
     call = body(m.call("RefundTarget___process_refund", {"amount": 1}))["result"]
     assert call == {"content": [{"type": "text", "text": POLICY_FAILED_CALL}], "isError": True}
     # stateless too
-    assert text_of(Mcp(http, lab.url(g), MODERN).request("tools/list")) == POLICY_FAILED_LIST
+    assert text_of(Mcp(http, gw.url(g), MODERN).request("tools/list")) == POLICY_FAILED_LIST
     # LOG_ONLY with the same role: nothing is enforced, nothing fails
-    with lab.state.lock:
+    with gw.state.lock:
         g.policy_engine_mode = "LOG_ONLY"
     assert set(m.list_all()) == ALL_TOOLS
-    with lab.state.lock:
+    with gw.state.lock:
         g.policy_engine_mode = "ENFORCE"
-    grant_policy_evaluation(role_name, g)
+    grant_policy_evaluation(gw.iam, role_name, g)
     assert m.list_all() == ["RefundTarget___process_refund"]
     assert body(m.call("RefundTarget___process_refund", {"amount": 1}))["result"]["isError"] is False
 
 
-def test_enforce_without_policies_lists_nothing(lab: Lab, http: httpx2.Client) -> None:
-    m = connected(http, lab.url(policy_gateway(lab, {})))
+def test_role_allowed_only_in_its_region_can_evaluate_policies(gw: Gateways, http: httpx2.Client) -> None:
+    """bedrock-agentcore:* only when aws:RequestedRegion is us-east-1: the real service (and the
+    probe's iam check) say OK for a us-east-1 gateway, so the lab must too; another region fails."""
+    def gateway_with(condition: dict[str, Any]) -> Gateway:
+        engine = gw.add_engine({"p1": "permit(principal, action, resource);"})
+        role = full_access_role(gw.iam, f"region-role-{uuid.uuid4().hex[:8]}", condition)
+        return gw.add_gateway(role_arn=role, policy_engine_arn=engine.arn, policy_engine_mode="ENFORCE")
+
+    here = connected(http, gw.url(gateway_with({"StringEquals": {"aws:RequestedRegion": "us-east-1"}})))
+    assert set(here.list_all()) == ALL_TOOLS
+    elsewhere = connected(http, gw.url(gateway_with({"StringEquals": {"aws:RequestedRegion": "eu-west-1"}})))
+    assert text_of(elsewhere.request("tools/list")) == POLICY_FAILED_LIST
+
+
+def test_enforce_without_policies_lists_nothing(gw: Gateways, http: httpx2.Client) -> None:
+    m = connected(http, gw.url(policy_gateway(gw, {})))
     assert body(m.request("tools/list"))["result"] == {"tools": []}
     assert text_of(m.call("OrdersTarget___get_order")) == DENIED_BY_DEFAULT
 
 
-def test_enforce_permit_lists_and_allows_within_its_condition(lab: Lab, http: httpx2.Client) -> None:
-    g = policy_gateway(lab, {"refund-small": REFUND_UNDER_500})
-    m = connected(http, lab.url(g))
+def test_enforce_permit_lists_and_allows_within_its_condition(gw: Gateways, http: httpx2.Client) -> None:
+    g = policy_gateway(gw, {"refund-small": REFUND_UNDER_500})
+    m = connected(http, gw.url(g))
     assert m.list_all() == ["RefundTarget___process_refund"]
     ok = body(m.call("RefundTarget___process_refund", {"amount": 100}))["result"]
     assert ok["isError"] is False and json.loads(ok["content"][0]["text"])["amount"] == 100
     denied = body(m.call("RefundTarget___process_refund", {"amount": 900}))["result"]
     assert denied == {"content": [{"type": "text", "text": DENIED_BY_DEFAULT}], "isError": True}
-    with lab.state.lock:
+    with gw.state.lock:
         g.faults.denial_shape = "preview"
     err = body(m.call("RefundTarget___process_refund", {"amount": 900}))["error"]
     assert err == {"code": -32002, "message": "Tool Execution Denied: Tool call not allowed due to policy "
                    "enforcement [Policy evaluation denied due to no determining policies]"}
 
 
-def test_forbid_names_its_policy_in_both_shapes(lab: Lab, http: httpx2.Client) -> None:
-    g = policy_gateway(lab, {
+def test_forbid_names_its_policy_in_both_shapes(gw: Gateways, http: httpx2.Client) -> None:
+    g = policy_gateway(gw, {
         "allow-all": "permit(principal, action, resource);",
         "no-cancel": 'forbid(principal, action == AgentCore::Action::"OrdersTarget___cancel_order", resource);',
     })
-    m = connected(http, lab.url(g))
+    m = connected(http, gw.url(g))
     assert set(m.list_all()) == ALL_TOOLS - {"OrdersTarget___cancel_order"}
     assert text_of(m.call("OrdersTarget___cancel_order")) == (
         "AuthorizeActionException - Tool Execution Denied: Tool call not allowed due to policy enforcement "
         "[Policy evaluation denied due to no-cancel]")
-    with lab.state.lock:
+    with gw.state.lock:
         g.faults.denial_shape = "preview"
     assert body(m.call("OrdersTarget___cancel_order"))["error"]["message"].endswith(
         "[Policy evaluation denied due to no-cancel]")
 
 
-def test_jwt_claims_reach_cedar_as_tags(lab: Lab, http: httpx2.Client) -> None:
-    lab.issuer.add_client("support-bot", "support-secret-1", scopes=["refunds/write"])
-    g = policy_gateway(lab, {"scoped": 'permit(principal is AgentCore::OAuthUser, action, resource) '
+def test_jwt_claims_reach_cedar_as_tags(gw: Gateways, http: httpx2.Client) -> None:
+    gw.issuer.add_client("support-bot", "support-secret-1", scopes=["refunds/write"])
+    g = policy_gateway(gw, {"scoped": 'permit(principal is AgentCore::OAuthUser, action, resource) '
                              'when { principal.getTag("scope") like "*refunds/write*" };'},
                        authorizer_type="CUSTOM_JWT")
-    bot = connected(http, lab.url(g), headers={"Authorization": f"Bearer {lab.issuer.issue('support-bot')}"})
+    bot = connected(http, gw.url(g), headers={"Authorization": f"Bearer {gw.issuer.issue('support-bot')}"})
     assert set(bot.list_all()) == ALL_TOOLS
-    plain = connected(http, lab.url(g), headers={"Authorization": f"Bearer {lab.issuer.issue('lab-client')}"})
+    plain = connected(http, gw.url(g), headers={"Authorization": f"Bearer {gw.issuer.issue('lab-client')}"})
     assert plain.list_all() == []
 
 
-def test_log_only_never_enforces(lab: Lab, http: httpx2.Client) -> None:
-    g = policy_gateway(lab, {"deny-all": "forbid(principal, action, resource);"}, mode="LOG_ONLY")
-    m = connected(http, lab.url(g))
+def test_log_only_never_enforces(gw: Gateways, http: httpx2.Client) -> None:
+    g = policy_gateway(gw, {"deny-all": "forbid(principal, action, resource);"}, mode="LOG_ONLY")
+    m = connected(http, gw.url(g))
     assert set(m.list_all()) == ALL_TOOLS
     assert body(m.call("OrdersTarget___cancel_order"))["result"]["isError"] is False
 
@@ -631,36 +613,36 @@ def test_log_only_never_enforces(lab: Lab, http: httpx2.Client) -> None:
 # --- faults -----------------------------------------------------------------------------------
 
 
-def test_throttle_answers_429_with_retry_after(lab: Lab, http: httpx2.Client) -> None:
-    g = lab.add_gateway()
-    m = connected(http, lab.url(g))
-    with lab.state.lock:
+def test_throttle_answers_429_with_retry_after(gw: Gateways, http: httpx2.Client) -> None:
+    g = gw.add_gateway()
+    m = connected(http, gw.url(g))
+    with gw.state.lock:
         g.faults.throttle = True
         g.faults.throttle_retry_after_s = 2
     r = m.request("tools/list")
     assert r.status_code == 429 and r.headers["retry-after"] == "2"
     assert body(r) == {"jsonrpc": "2.0", "id": json.loads(r.request.content)["id"],
                        "error": {"code": -32000, "message": "Rate exceeded"}}
-    with lab.state.lock:
+    with gw.state.lock:
         g.faults.throttle = False
     assert m.request("tools/list").status_code == 200
 
 
-def test_latency_is_added_before_answering(lab: Lab, http: httpx2.Client) -> None:
-    g = lab.add_gateway(faults=Faults(latency_ms=300))
-    m = Mcp(http, lab.url(g))
+def test_latency_is_added_before_answering(gw: Gateways, http: httpx2.Client) -> None:
+    g = gw.add_gateway(faults=Faults(latency_ms=300))
+    m = Mcp(http, gw.url(g))
     started = time.monotonic()
     assert m.initialize().status_code == 200
     assert time.monotonic() - started >= 0.3 * 2  # initialize + notifications/initialized
 
 
-def test_failing_target_generic_then_debug(lab: Lab, http: httpx2.Client) -> None:
-    g = lab.add_gateway(faults=Faults(failing_tools={"RefundTarget___process_refund"}))
-    m = connected(http, lab.url(g))
+def test_failing_target_generic_then_debug(gw: Gateways, http: httpx2.Client) -> None:
+    g = gw.add_gateway(faults=Faults(failing_tools={"RefundTarget___process_refund"}))
+    m = connected(http, gw.url(g))
     result = body(m.call("RefundTarget___process_refund", {"amount": 1}))["result"]
     assert result == {"content": [{"type": "text", "text": TARGET_FAILED}], "isError": True}
     assert body(m.call("OrdersTarget___get_order"))["result"]["isError"] is False
-    with lab.state.lock:
+    with gw.state.lock:
         g.exception_level = "DEBUG"
     result = body(m.call("RefundTarget___process_refund", {"amount": 1}))["result"]
     expected = ("Access denied while invoking Lambda function "
@@ -713,34 +695,26 @@ def _server_end(client: socket.socket) -> socket.socket:
     raise AssertionError("the server's end of the connection was not found")
 
 
-def test_lab_server_answers_keep_alive_requests_without_nagle(lab: Lab) -> None:
+def test_lab_server_answers_keep_alive_requests_without_nagle(gw: Gateways) -> None:
     """Regression: answers after a connection's first waited ~40 ms (Nagle vs delayed ACK).
 
     uvicorn writes a response's head and body separately; asyncio only disables Nagle on
     connections accepted from an IPPROTO_TCP listener, and `bind` makes a proto-0 one. So the
     lab's server must turn TCP_NODELAY on itself: checked on the accepted socket, not timed.
     """
-    from probe.lab.server import _AsgiThread, bind
-
-    app = build_gateway_app(lab.state, issuer=lab.issuer)
-    server = _AsgiThread(app, bind(0), "test-lab-gateways", lifespan="on")
-    server.start()
-    try:
-        server.wait_started(time.monotonic() + 10)
-        path = f"/{lab.add_gateway().gateway_id}/mcp"
-        with socket.create_connection(server.sock.getsockname(), timeout=10) as conn:
-            status, fields, _ = _http_exchange(conn, path, {
-                "jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-                    "protocolVersion": "2025-06-18", "capabilities": {},
-                    "clientInfo": {"name": "test", "version": "0"}}})
-            assert status == 200
-            session = {"Mcp-Session-Id": fields["mcp-session-id"], "MCP-Protocol-Version": "2025-06-18"}
-            assert _http_exchange(conn, path, {"jsonrpc": "2.0", "method": "notifications/initialized"},
-                                  session)[0] == 202
-            status, _, answer = _http_exchange(conn, path, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
-                                               session)
-            assert status == 200 and json.loads(answer)["result"]["tools"]
-            with _server_end(conn) as accepted:
-                assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
-    finally:
-        server.stop()
+    host, port = gw.base.removeprefix("http://").rsplit(":", 1)
+    path = f"/{gw.add_gateway().gateway_id}/mcp"
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        status, fields, _ = _http_exchange(conn, path, {
+            "jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18", "capabilities": {},
+                "clientInfo": {"name": "test", "version": "0"}}})
+        assert status == 200
+        session = {"Mcp-Session-Id": fields["mcp-session-id"], "MCP-Protocol-Version": "2025-06-18"}
+        assert _http_exchange(conn, path, {"jsonrpc": "2.0", "method": "notifications/initialized"},
+                              session)[0] == 202
+        status, _, answer = _http_exchange(conn, path, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+                                           session)
+        assert status == 200 and json.loads(answer)["result"]["tools"]
+        with _server_end(conn) as accepted:
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0

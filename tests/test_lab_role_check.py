@@ -11,6 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from probe.lab.conditions import condition_holds, gateway_request_context
 from probe.lab.role_check import (
     AUTHORIZE_ACTION,
     GET_POLICY_ENGINE,
@@ -125,16 +126,59 @@ def test_not_action_and_not_resource(iam: Any) -> None:
     assert role_allows(arn, GET_POLICY_ENGINE, policy_engine_arn("pe-other"))
 
 
-def test_conditions_are_not_assumed_to_hold(iam: Any) -> None:
+def test_undecidable_conditions_are_not_assumed_to_hold(iam: Any) -> None:
+    """A key the lab cannot know (aws:SourceIp, aws:SourceAccount): an Allow grants nothing, a Deny applies."""
     conditional_allow = {**REMEDIATION[1], "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"}}}
     arn = make_role(iam, REMEDIATION[0], conditional_allow)
     assert missing_for_gateway(gateway(arn)) == [(GET_POLICY_ENGINE, ENGINE_ARN)]
     iam.put_role_policy(RoleName="gw-role", PolicyName="grant", PolicyDocument=doc(REMEDIATION[1]))
     assert missing_for_gateway(gateway(arn)) == []
     conditional_deny = {"Effect": "Deny", "Action": "bedrock-agentcore:AuthorizeAction", "Resource": "*",
-                        "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+                        "Condition": {"NotIpAddress": {"aws:SourceIp": "192.0.2.0/24"}}}
     iam.put_role_policy(RoleName="gw-role", PolicyName="deny", PolicyDocument=doc(conditional_deny))
     assert {a for a, _ in missing_for_gateway(gateway(arn))} == {AUTHORIZE_ACTION}
+
+
+IN_REGION = {"StringEquals": {"aws:RequestedRegion": "us-east-1"}}
+
+
+def test_region_condition_is_decided_with_the_gateways_region(iam: Any) -> None:
+    """The reviewer's case: bedrock-agentcore:* only in us-east-1 is enough for a us-east-1 gateway."""
+    arn = make_role(iam, {"Effect": "Allow", "Action": "bedrock-agentcore:*", "Resource": "*",
+                          "Condition": IN_REGION})
+    assert missing_for_gateway(gateway(arn)) == []
+    iam.put_role_policy(RoleName="gw-role", PolicyName="inline", PolicyDocument=doc(
+        {"Effect": "Allow", "Action": "bedrock-agentcore:*", "Resource": "*",
+         "Condition": {"StringEquals": {"aws:RequestedRegion": ["eu-west-1", "eu-central-1"]}}}))
+    assert set(missing_for_gateway(gateway(arn))) == set(required_pairs(gateway(arn)))
+    # the region is the gateway's own: the same role judged for a gateway in eu-west-1 passes
+    eu_gateway = Gateway(GW_ID, "refunds", arn, policy_engine_mode="ENFORCE",
+                         policy_engine_arn=policy_engine_arn("pe-main0001", region="eu-west-1"))
+    assert role_allows(arn, GET_POLICY_ENGINE, eu_gateway.policy_engine_arn)
+    assert not role_allows(arn, GET_POLICY_ENGINE, ENGINE_ARN)
+
+
+def test_guard_denies_apply_only_when_their_condition_holds(iam: Any) -> None:
+    """The usual region guard (Deny outside the allowed regions) must not break an in-region gateway."""
+    guard = {"Effect": "Deny", "Action": "*", "Resource": "*",
+             "Condition": {"StringNotEquals": {"aws:RequestedRegion": ["us-east-1", "us-west-2"]}}}
+    arn = make_role(iam, *REMEDIATION, guard)
+    assert missing_for_gateway(gateway(arn)) == []
+    iam.put_role_policy(RoleName="gw-role", PolicyName="inline", PolicyDocument=doc(
+        *REMEDIATION, {**guard, "Condition": {"StringNotEquals": {"aws:RequestedRegion": "eu-west-1"}}}))
+    assert set(missing_for_gateway(gateway(arn))) == set(required_pairs(gateway(arn)))
+
+
+def test_principal_conditions_name_the_role_itself(iam: Any) -> None:
+    arn = make_role(iam, {**REMEDIATION[0], "Condition": {
+        "ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/gw-*"},
+        "StringEquals": {"aws:PrincipalAccount": "123456789012"},
+        "Bool": {"aws:SecureTransport": "true"}}}, REMEDIATION[1])
+    assert missing_for_gateway(gateway(arn)) == []
+    iam.put_role_policy(RoleName="gw-role", PolicyName="inline", PolicyDocument=doc(
+        {**REMEDIATION[0], "Condition": {"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/other-*"}}},
+        REMEDIATION[1]))
+    assert {a for a, _ in missing_for_gateway(gateway(arn))} == {AUTHORIZE_ACTION, PARTIALLY_AUTHORIZE_ACTIONS}
 
 
 def test_permissions_boundary_limits_the_role(iam: Any) -> None:
@@ -151,6 +195,28 @@ def test_permissions_boundary_limits_the_role(iam: Any) -> None:
 def test_unknown_role_allows_nothing(iam: Any) -> None:
     g = gateway("arn:aws:iam::123456789012:role/never-created")
     assert set(missing_for_gateway(g)) == set(required_pairs(g))
+
+
+@pytest.mark.parametrize(("condition", "holds"), [
+    ({"StringEquals": {"aws:requestedregion": "us-east-1"}}, True),  # keys are case-insensitive
+    ({"StringEquals": {"aws:RequestedRegion": "US-EAST-1"}}, False),  # values are not
+    ({"StringEqualsIgnoreCase": {"aws:RequestedRegion": "US-EAST-1"}}, True),
+    ({"StringLike": {"aws:RequestedRegion": "us-*-?"}}, True),
+    ({"StringNotLike": {"aws:RequestedRegion": ["eu-*", "ap-*"]}}, True),
+    ({"StringEqualsIfExists": {"aws:RequestedRegion": "us-east-1"}}, True),
+    ({"ForAnyValue:StringEquals": {"aws:RequestedRegion": ["us-east-1", "us-west-2"]}}, True),
+    ({"Null": {"aws:RequestedRegion": "true"}}, False),
+    ({"Null": {"aws:RequestedRegion": "false"}}, True),
+    ({"ArnEquals": {"aws:PrincipalArn": "arn:aws:iam::123456789012:role/gw-role"}}, True),
+    ({"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::123456789012:role/*"},
+      "StringEquals": {"aws:RequestedRegion": "eu-west-1"}}, False),  # operators are ANDed
+    ({"NumericLessThan": {"aws:MultiFactorAuthAge": "3600"}}, None),  # undecidable
+    ({"StringEquals": {"aws:RequestedRegion": "${aws:PrincipalTag/region}"}}, None),
+    ({"StringEquals": {"aws:RequestedRegion": "eu-west-1", "aws:SourceVpc": "vpc-1"}}, False),  # False wins
+])
+def test_condition_semantics(condition: dict[str, Any], holds: bool | None) -> None:
+    context = gateway_request_context("arn:aws:iam::123456789012:role/gw-role", "us-east-1")
+    assert condition_holds(condition, context) is holds
 
 
 def test_documents_allow_is_pure() -> None:

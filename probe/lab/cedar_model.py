@@ -108,16 +108,29 @@ def could_permit(policies: Mapping[str, str], principal: Principal, tool: str, g
         "context": None,  # unknown at list time
     }
     try:
-        result = cedarpy.is_authorized_partial(request, policy_set, _entities(principal, gateway_arn))
+        entities = _with_action(_entities(principal, gateway_arn), tool)
+        result = cedarpy.is_authorized_partial(request, policy_set, entities)
     except (ValueError, TypeError):
         return False
     if result.decision == cedarpy.Decision.Allow:
         return True
     if result.decision == cedarpy.Decision.Deny:
         return False
-    # Undetermined: some permit still depends on the unknown context, and no forbid
-    # is already satisfied (that would have made the decision Deny).
-    return bool(result.residuals)
+    # Undetermined: listed when some *permit* still depends on the unknown context (no forbid
+    # is already satisfied: that would have made the decision Deny). cedarpy also returns
+    # residuals already decided false (`when { false }`), and forbids: neither can permit.
+    return any(_open_permit(residual) for residual in (result.residuals or {}).values())
+
+
+def _open_permit(residual: Any) -> bool:
+    """A residual permit whose conditions are not already settled against it."""
+    if not isinstance(residual, Mapping) or residual.get("effect") != "permit":
+        return False
+    for condition in residual.get("conditions") or []:
+        settled = condition.get("body", {}).get("Value") if isinstance(condition, Mapping) else None
+        if isinstance(settled, bool) and settled != (condition.get("kind") == "when"):
+            return False
+    return True
 
 
 def _policy_set(policies: Mapping[str, str]) -> tuple[cedarpy.PolicySet | None, list[str]]:
@@ -167,6 +180,12 @@ def _entities(principal: Principal, gateway_arn: str) -> list[dict[str, Any]]:
         principal_entity["tags"] = _cedar_record(principal.tags)
     gateway_entity = {"uid": {"type": GATEWAY, "id": gateway_arn}, "attrs": {}, "parents": []}
     return [principal_entity, gateway_entity]
+
+
+def _with_action(entities: list[dict[str, Any]], tool: str) -> list[dict[str, Any]]:
+    """The entities plus the action itself: partial evaluation takes an absent entity for an
+    unknown one, so `action in [...]` would stay undecided for every tool."""
+    return [*entities, {"uid": {"type": ACTION, "id": tool}, "attrs": {}, "parents": []}]
 
 
 def _cedar_string(value: str) -> str:

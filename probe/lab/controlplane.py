@@ -10,6 +10,14 @@ an execution role that lacks the policy permissions is only found out when the g
 evaluates a policy. Signatures are not verified (any `Authorization` header will do), but
 a request without one is refused like AWS does.
 
+The lab is one region (`LabState.region`), and AgentCore is regional: a request whose
+SigV4 credential scope names another region sees that region as AWS would for an
+account that never used it. Lists are empty and every identifier is
+ResourceNotFoundException, so a client configured for the wrong region fails the way it
+would on AWS. Creating a gateway or policy engine there is refused (ValidationException
+naming both regions): the lab cannot hold a second region, and a resource that silently
+landed in the lab's region would be the more surprising answer.
+
 Where the model is silent the lab picks one plain behaviour: resources are READY/ACTIVE
 at once, UpdateGateway replaces the whole configuration (PUT), a gateway with targets or
 an engine in use cannot be deleted (ConflictException), a Policy holds exactly one Cedar
@@ -60,9 +68,9 @@ OPERATIONS: tuple[str, ...] = (
 
 @cache
 def service_model() -> ServiceModel:
-    import botocore.session
+    from probe.lab.aws_session import isolated_botocore_session
 
-    return botocore.session.get_session().get_service_model(SERVICE)
+    return isolated_botocore_session().get_service_model(SERVICE)
 
 
 class ApiError(Exception):
@@ -714,9 +722,35 @@ class ControlPlane:
             self._policy_extra.pop(pol.policy_id, None)
             return self.policy_view(e, pol, status="DELETING")
 
+    def elsewhere(self, operation: str, p: dict[str, Any], region: str) -> dict[str, Any]:
+        """The answer for a request signed for another region: that region holds nothing."""
+        if operation in _ACCOUNT_LISTS:
+            return {_ACCOUNT_LISTS[operation]: []}
+        if operation in _ACCOUNT_CREATES:
+            raise validation(f"the lab emulates one region, {self.state.region}, and this request is signed "
+                             f"for {region}: use region {self.state.region} (AWS_REGION or --region)")
+        if "gatewayIdentifier" in p:
+            raise not_found("Gateway", p["gatewayIdentifier"])
+        raise not_found("PolicyEngine", p["policyEngineId"])
+
     def handler(self, operation: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
         snake = re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
         return getattr(self, snake)  # type: ignore[no-any-return]
+
+
+# Operations that need no parent resource: in another region, lists are empty and creates are refused.
+_ACCOUNT_LISTS = {"ListGateways": "items", "ListPolicyEngines": "policyEngines"}
+_ACCOUNT_CREATES = frozenset({"CreateGateway", "CreatePolicyEngine"})
+_CREDENTIAL_REGION = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/,\s]+)/")
+
+
+def signed_region(authorization: str | None, query_credential: str | None) -> str | None:
+    """The region a SigV4 request is signed for (header or presigned query), or None."""
+    if query_credential:
+        parts = query_credential.split("/")
+        return parts[2] if len(parts) == 5 and parts[2] else None
+    m = _CREDENTIAL_REGION.search(authorization or "")
+    return m.group(1) if m else None
 
 
 def check_cedar(statement: str) -> None:
@@ -757,7 +791,11 @@ def build_controlplane_app(state: LabState, *, gateway_url: Callable[[str], str]
             op, labels = _match(routes, request.method, path)
             query = parse_qs(request.url.query, keep_blank_values=True)
             params = parse_input(op, labels, query, await request.body())
-            doc = plane.handler(op.name)(params)
+            region = signed_region(request.headers.get("authorization"), request.query_params.get("X-Amz-Credential"))
+            if region is not None and region != state.region:
+                doc = plane.elsewhere(op.name, params, region)
+            else:
+                doc = plane.handler(op.name)(params)
             status = int(op.http.get("responseCode", 200))
             return JSONResponse(doc, status_code=status, headers={"x-amzn-RequestId": request_id})
         except ApiError as err:

@@ -136,6 +136,7 @@ def build_gateway_app(
     ]
     app = Starlette(routes=routes, lifespan=lambda _app: manager.run())
     app.add_middleware(_AwsRequestIds)
+    app.state.mcp_handlers = gateways  # `page_size` may be changed while serving (`Lab.page_size`)
     return app
 
 

@@ -14,10 +14,13 @@ moto's matcher is a small thing; its limits, and what this module does about the
 - `NotResource` is not understood by moto (a statement without `Resource` is taken as a
   trust-policy statement and "permits" everything); it is handled here by asking
   moto whether the resource matches the NotResource list and inverting.
-- `Condition` blocks are not evaluated (there is no request context to test them
-  against); moto would turn any conditional statement into an explicit Deny. Here a
-  conditional Allow grants nothing and a conditional Deny applies: the answer is
-  "provably allowed", erring towards "missing".
+- `Condition` blocks: moto knows only StringEquals and turns a failed condition on an
+  Allow into an explicit Deny, so conditions are decided by `probe.lab.conditions`
+  against the context the real service would have for the gateway's own call
+  (`aws:RequestedRegion` = the gateway's region, `aws:PrincipalArn` = the role,
+  `aws:PrincipalAccount`, ...). A condition the lab cannot decide (another key, an
+  operator it does not implement) errs towards "missing": a conditional Allow grants
+  nothing and a conditional Deny applies, so the answer stays "provably allowed".
 - `?` wildcards and policy variables (`${aws:username}`) are not supported; regex
   metacharacters in patterns (`.`) may over-match. SCPs, session policies and
   resource policies are out of scope (the gateway's own calls need none of them).
@@ -34,6 +37,7 @@ from typing import Any, Literal
 
 from moto.iam.access_control import IAMPolicyStatement, PermissionResult
 
+from probe.lab.conditions import condition_holds, gateway_request_context
 from probe.lab.state import LAB_ACCOUNT, Gateway
 
 AUTHORIZE_ACTION = "bedrock-agentcore:AuthorizeAction"
@@ -60,12 +64,15 @@ def required_pairs(gateway: Gateway) -> list[tuple[str, str]]:
 def missing_for_gateway(gateway: Gateway) -> list[tuple[str, str]]:
     """The required pairs the gateway's role does not allow ([] with no policy engine)."""
     documents = role_documents(gateway.role_arn)
-    return [(a, r) for a, r in required_pairs(gateway) if not _decide(documents, a, r)]
+    context = gateway_request_context(gateway.role_arn, _region_of(gateway.arn))
+    return [(a, r) for a, r in required_pairs(gateway) if not _decide(documents, a, r, context)]
 
 
 def role_allows(role_arn: str, action: str, resource: str) -> bool:
-    """Whether the role's identity policies (within its boundary) allow `action` on `resource`."""
-    return _decide(role_documents(role_arn), action, resource)
+    """Whether the role's identity policies (within its boundary) allow `action` on `resource`,
+    called by the role itself in the resource's region."""
+    context = gateway_request_context(role_arn, _region_of(resource))
+    return _decide(role_documents(role_arn), action, resource, context)
 
 
 def role_documents(role_arn: str) -> tuple[list[Any], list[Any] | None] | None:
@@ -91,39 +98,62 @@ def documents_allow(
     action: str,
     resource: str,
     boundary: Iterable[str | Mapping[str, Any]] | None = None,
+    context: Mapping[str, str] | None = None,
 ) -> bool:
-    """Pure core: do these policy documents (and boundary, if any) allow the pair?"""
-    verdict = _effect(identity, action, resource)
+    """Pure core: do these policy documents (and boundary, if any) allow the pair?
+
+    `context` is the request context (lower-cased keys, see `probe.lab.conditions`); None
+    leaves every condition undecided.
+    """
+    verdict = _effect(identity, action, resource, context)
     if verdict != "allow":
         return False
-    return boundary is None or _effect(boundary, action, resource) == "allow"
+    return boundary is None or _effect(boundary, action, resource, context) == "allow"
 
 
-def _decide(documents: tuple[list[Any], list[Any] | None] | None, action: str, resource: str) -> bool:
+def _decide(
+    documents: tuple[list[Any], list[Any] | None] | None, action: str, resource: str, context: Mapping[str, str]
+) -> bool:
     if documents is None:
         return False
     identity, boundary = documents
-    return documents_allow(identity, action, resource, boundary)
+    return documents_allow(identity, action, resource, boundary, context)
 
 
-def _effect(documents: Iterable[str | Mapping[str, Any]], action: str, resource: str) -> Effect:
+def _effect(
+    documents: Iterable[str | Mapping[str, Any]], action: str, resource: str, context: Mapping[str, str] | None
+) -> Effect:
     allowed = False
     for document in documents:
         for statement in _statements(document):
-            effect = statement_effect(statement, action, resource)
+            effect = statement_effect(statement, action, resource, context)
             if effect == "deny":
                 return "deny"
             allowed = allowed or effect == "allow"
     return "allow" if allowed else None
 
 
-def statement_effect(statement: Mapping[str, Any], action: str, resource: str) -> Effect:
-    """What one identity-policy statement says about the pair: allow, deny or nothing."""
+def statement_effect(
+    statement: Mapping[str, Any], action: str, resource: str, context: Mapping[str, str] | None = None
+) -> Effect:
+    """What one identity-policy statement says about the pair: allow, deny or nothing.
+
+    A condition that holds in `context` lets the statement speak; one that fails silences
+    it; one the lab cannot decide silences an Allow and lets a Deny speak.
+    """
+    matched = _unconditional_effect(statement, action, resource)
+    if matched is None or "Condition" not in statement:
+        return matched
+    holds = condition_holds(statement["Condition"], context)
+    if matched == "allow":
+        return "allow" if holds is True else None
+    return None if holds is False else "deny"
+
+
+def _unconditional_effect(statement: Mapping[str, Any], action: str, resource: str) -> Effect:
     effect = str(statement.get("Effect", ""))
     if effect not in ("Allow", "Deny") or not ("Action" in statement or "NotAction" in statement):
         return None
-    if "Condition" in statement and effect == "Allow":
-        return None  # unevaluated condition: grants nothing provably
     core: dict[str, Any] = {"Effect": effect}
     for key in ("Action", "NotAction"):
         if key in statement:
@@ -176,6 +206,11 @@ def _default_document(policy: Any) -> Any:
         if getattr(version, "is_default", False):
             return version.document
     return getattr(policy, "document", "{}")
+
+
+def _region_of(arn: str) -> str | None:
+    parts = arn.split(":")
+    return parts[3] if len(parts) > 5 and parts[3] else None
 
 
 def _account_of(arn: str) -> str:

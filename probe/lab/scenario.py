@@ -6,6 +6,7 @@ seeds a lab that silently differs from what the file says. Seeding (`seed`) goes
 through the lab's console, so a scenario makes exactly what an operator clicking
 through the console would, roles included.
 
+    page_size: 5                      # optional: tools/list page size of every gateway (default 50)
     oauth_clients:                    # optional
       - client_id: refunds-agent
         secret_env: LAB_OAUTH_SECRET  # where the secret comes from (generated when unset)
@@ -102,6 +103,7 @@ class Scenario:
     clients: tuple[ClientSpec, ...] = ()
     engines: tuple[EngineSpec, ...] = ()
     gateways: tuple[GatewaySpec, ...] = ()
+    page_size: int | None = None  # None: the lab's default
 
 
 @dataclass
@@ -196,7 +198,10 @@ def _unique(source: str, where: str, names: list[str], what: str) -> None:
 
 def parse_scenario(doc: Any, source: str = "<scenario>") -> Scenario:
     """A checked Scenario from a loaded YAML document; ScenarioError names file and field."""
-    top = _Reader(source, "", {} if doc is None else doc, ("oauth_clients", "policy_engines", "gateways"))
+    top = _Reader(source, "", {} if doc is None else doc, ("page_size", "oauth_clients", "policy_engines", "gateways"))
+    page_size = top.get("page_size", int)
+    if page_size is not None and page_size < 1:
+        top.fail(f"must be at least 1, not {page_size}", "page_size")
     clients = tuple(_client(source, w, d) for w, d in top.items("oauth_clients"))
     engines = tuple(_engine(source, w, d) for w, d in top.items("policy_engines"))
     gateways = tuple(_gateway(source, w, d) for w, d in top.items("gateways"))
@@ -219,7 +224,7 @@ def parse_scenario(doc: Any, source: str = "<scenario>") -> Scenario:
                 if name not in gateway_names:
                     raise ScenarioError(
                         f"{source}: policy_engines[{i}].policies[{j}].cedar: no gateway named {name!r}")
-    return Scenario(source=source, clients=clients, engines=engines, gateways=gateways)
+    return Scenario(source=source, clients=clients, engines=engines, gateways=gateways, page_size=page_size)
 
 
 def _client(source: str, where: str, doc: Any) -> ClientSpec:
