@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from probe.iam.evaluate import Decision, PolicySource, evaluate
+from probe.iam.evaluate import Decision, PolicySource, evaluate, statement_label
 from probe.iam.needs import RequiredPermission
 from probe.iam.roles import RolePolicies, RoleUnreadable, load_role_policies
 from probe.iam.simulate import SimDecision, SimulationUnavailable, simulate_pairs
@@ -144,21 +144,6 @@ def partial_view(decision: Decision, unread_identity: list[str], boundary_unread
 
 def unknown(pair: RequiredPermission, note: str) -> SimDecision:
     return SimDecision(pair.action, pair.resource, "unknown", (), note)
-
-
-def statement_label(s: Mapping[str, Any]) -> str:
-    """A statement as an operator finds it, from either evaluator's `to_dict()` form."""
-    kind = s.get("source_kind")
-    where = "permissions boundary" if kind == "boundary" else f"{kind} policy"
-    if s.get("sid"):
-        which = f" statement '{s['sid']}'"
-    elif s.get("index") is not None:
-        which = f" statement #{s['index']}"
-    elif s.get("position"):
-        which = f" ({s['position']})"
-    else:
-        which = ""
-    return f"{where} '{s.get('source_name')}'{which}"
 
 
 def _from_offline(raw: Decision, role: RolePolicies, boundary_label: str) -> Prospect:

@@ -106,7 +106,7 @@ class Decision:
     action: str
     resource: str
     decision: DecisionKind
-    statements: tuple[StatementRef, ...]
+    statements: tuple[StatementRef, ...] | tuple[Any, ...]  # the simulation's matched statements too
     note: str | None = None
 
     @property
@@ -680,3 +680,18 @@ def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)
+
+
+def statement_label(s: Mapping[str, Any]) -> str:
+    """A deciding statement as an operator finds it, from either evaluator's `to_dict()` form."""
+    kind = s.get("source_kind")
+    where = "permissions boundary" if kind == "boundary" else f"{kind} policy"
+    if s.get("sid"):
+        which = f" statement '{s['sid']}'"
+    elif s.get("index") is not None:
+        which = f" statement #{s['index']}"
+    elif s.get("position"):
+        which = f" ({s['position']})"
+    else:
+        which = ""
+    return f"{where} '{s.get('source_name')}'{which}"

@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from probe.iam.decide import BLOCKING, Prospect, statement_label
+from probe.iam.decide import BLOCKING, Prospect
+from probe.iam.evaluate import statement_label
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from probe.iam.evaluate import Decision
 from probe.iam.gateway import aws_failures, describe_error
 
 _SOURCE_KINDS = {"role": "inline", "aws-managed": "managed", "user-managed": "managed"}
@@ -51,29 +52,8 @@ class MatchedStatement:
         }
 
 
-@dataclass(frozen=True)
-class SimDecision:
-    """One pair as the simulation decided it, in the offline evaluator's vocabulary."""
-
-    action: str
-    resource: str
-    decision: str  # allowed | implicit_deny | explicit_deny | boundary | unknown
-    statements: tuple[MatchedStatement, ...] = ()
-    note: str | None = None
-
-    @property
-    def allowed(self) -> bool | None:
-        return None if self.decision == "unknown" else self.decision == "allowed"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "action": self.action,
-            "resource": self.resource,
-            "decision": self.decision,
-            "allowed": self.allowed,
-            "statements": [s.to_dict() for s in self.statements],
-            "note": self.note,
-        }
+# The simulation answers in the offline evaluator's vocabulary, so it returns the same type.
+SimDecision = Decision
 
 
 def simulate_pairs(
@@ -105,7 +85,7 @@ def simulate_pairs(
     for action, resource in pairs:
         found = decided.get((action, resource))
         if found is None:
-            found = SimDecision(action, resource, "unknown", note="the simulation returned no result for this pair")
+            found = SimDecision(action, resource, "unknown", (), note="the simulation returned no result for this pair")
         out.append(found)
     return out
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from probe.iam.evaluate import statement_label
+
 _RESET = "\033[0m"
 _COLORS = {"red": "\033[31m", "green": "\033[32m", "yellow": "\033[33m", "bold": "\033[1m", "dim": "\033[2m"}
 _VERDICT = {
@@ -208,17 +210,7 @@ def _why(d: dict[str, Any]) -> str | None:
 
 
 def _label(s: dict[str, Any]) -> str:
-    kind = s.get("source_kind")
-    where = "permissions boundary" if kind == "boundary" else f"{kind} policy"
-    if s.get("sid"):
-        which = f" statement '{s['sid']}'"
-    elif s.get("index") is not None:
-        which = f" statement #{s['index']}"
-    elif s.get("position"):
-        which = f" ({s['position']})"
-    else:
-        which = ""
-    return f"{where} '{s.get('source_name')}'{which}"
+    return statement_label(s)
 
 
 def _remediation(check: dict[str, Any]) -> list[str]:
