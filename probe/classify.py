@@ -43,10 +43,9 @@ BRACKET = re.compile(r"\[([^\[\]]*)\]")
 DENIED_DUE_TO = re.compile(r"denied\s+due\s+to\s+(?:policy\s+)?['\"]?([A-Za-z0-9][\w.:/-]*)", re.I)
 NOT_A_POLICY_ID = {"no", "default", "the", "a"}
 
-ANSWER_ERRORS = frozenset({"decoding", "bad_header_value"})  # kept in step with probe.exchange
+ANSWER_ERRORS = frozenset({"decoding", "bad_header_value"})  # error kinds probe.exchange names for unreadable answers
 JSONRPC_AUTH_CODE = -32001
 JSONRPC_DENIED_CODE = -32002
-JSONRPC_INTERNAL = -32603
 REQUEST_SHAPE_CODES = frozenset({-32700, -32600, -32601, -32602})
 JSONRPC_INVALID_PARAMS = -32602
 

@@ -15,7 +15,7 @@ from typing import Any
 from probe import __version__
 from probe.classify import HINTS, classify, result_text, visible_tools
 from probe.exchange import Posted, Transport
-from probe.outcome import Detail, Exchange, Judgement, Outcome, Step
+from probe.outcome import Detail, Judgement, Outcome, Step
 from probe.retry import Attempt, RetryPolicy, run_with_retries
 from probe.wire import decode_body
 
@@ -193,6 +193,3 @@ class McpSession:
             data["result_text"] = self.transport.redactor.text(result_text(self._result("tools/call", posted))[:2000])
         return self._step("tools/call", attempts, **data)
 
-
-def exchanges_of(steps: list[Step]) -> list[Exchange]:
-    return [ex for s in steps for ex in s.exchanges]

@@ -148,23 +148,22 @@ def unknown(pair: RequiredPermission, note: str) -> SimDecision:
 
 def _from_offline(raw: Decision, role: RolePolicies, boundary_label: str) -> Prospect:
     """Classify the raw decision (before any partial-view downgrade: what we read is what we judge)."""
-    labels = tuple(statement_label(s.to_dict()) for s in raw.statements)
     if raw.decision == "allowed":
         unread = list(role.unread_identity) + (["the permissions boundary"] if role.boundary_unread else [])
         if unread:
             note = f"allowed by what could be read, but these could not be read: {', '.join(unread)}"
             return Prospect(raw.action, raw.resource, "unconfirmed", (), note)
-        return Prospect(raw.action, raw.resource, "allowed")
-    if raw.decision == "explicit_deny":
-        return Prospect(raw.action, raw.resource, "explicit_deny", labels, raw.note)
-    if raw.decision == "boundary":
-        return Prospect(raw.action, raw.resource, "boundary", (boundary_label,), raw.note)
-    if raw.decision == "unknown":
-        return Prospect(raw.action, raw.resource, "unsettled", labels, raw.note)
-    return Prospect(raw.action, raw.resource, "still_denied", (), raw.note)
+    return _prospect(raw, boundary_label, still_denied=((), raw.note))
 
 
 def _from_simulation(d: SimDecision, boundary_label: str) -> Prospect:
+    labels = tuple(statement_label(s.to_dict()) for s in d.statements)
+    note = "IAM's simulation denies it even with the policy added (an AWS Organizations policy may deny it)"
+    return _prospect(d, boundary_label, still_denied=(labels, note))
+
+
+def _prospect(d: Decision, boundary_label: str, *, still_denied: tuple[tuple[str, ...], str | None]) -> Prospect:
+    """One decision (from either evaluator) in the vocabulary of what a fix could change."""
     labels = tuple(statement_label(s.to_dict()) for s in d.statements)
     if d.decision == "allowed":
         return Prospect(d.action, d.resource, "allowed")
@@ -174,5 +173,4 @@ def _from_simulation(d: SimDecision, boundary_label: str) -> Prospect:
         return Prospect(d.action, d.resource, "boundary", (boundary_label,), d.note)
     if d.decision == "unknown":
         return Prospect(d.action, d.resource, "unsettled", labels, d.note)
-    note = "IAM's simulation denies it even with the policy added (an AWS Organizations policy may deny it)"
-    return Prospect(d.action, d.resource, "still_denied", labels, note)
+    return Prospect(d.action, d.resource, "still_denied", *still_denied)
