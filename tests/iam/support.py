@@ -1,4 +1,4 @@
-"""Shared pieces for the IAM check/simulate/fix tests (this module holds no tests itself).
+"""Helpers for the IAM check/simulate/fix tests: constants, policy builders, moto setup (no fixtures here).
 
 Everything runs against moto's in-process mock or botocore's Stubber: no AWS endpoint is
 ever contacted, and the credentials are moto's fake ones.
@@ -7,14 +7,11 @@ ever contacted, and the credentials are moto's fake ones.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
-import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -31,31 +28,6 @@ TRUST = json.dumps(
         ],
     }
 )
-
-
-@pytest.fixture(autouse=True)
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """moto's fake credentials, and nothing from the developer's own AWS setup."""
-    for key in (
-        "AWS_PROFILE",
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_IAM",
-        "AWS_ENDPOINT_URL_BEDROCK_AGENTCORE_CONTROL",
-        "AWS_SESSION_TOKEN",
-    ):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-
-
-@pytest.fixture
-def moto() -> Iterator[None]:
-    with mock_aws():
-        yield
 
 
 def doc(*statements: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from probe.iam.check import check_gateway, manual_check_commands, not_covered_no
 from probe.iam.gateway import GatewayFacts, describe_error, describe_gateway, parse_gateway_url
 from probe.iam.roles import decode_document
 from probe.report.iam_text import render_iam_check
-from tests.test_iam_support import (
+from tests.iam.support import (
     ACCOUNT,
     AUTH,
     ENGINE_ARN,
@@ -27,14 +27,12 @@ from tests.test_iam_support import (
     SessionWith,
     all_pairs,
     allow,
-    aws_env,  # noqa: F401  (autouse fixture)
     console_remediation,
     deny,
     doc,
     make_gateway,
     make_role,
     missing_set,
-    moto,  # noqa: F401  (fixture)
     refuse,
 )
 

@@ -18,7 +18,7 @@ from probe.iam import needs
 from probe.iam.check import check_gateway
 from probe.iam.simulate import SimulationUnavailable, simulate_pairs
 from probe.report.iam_text import render_iam_check
-from tests.test_iam_support import (
+from tests.iam.support import (
     AUTH,
     ENGINE_ARN,
     GET_ENGINE,
@@ -26,7 +26,6 @@ from tests.test_iam_support import (
     REGION,
     SessionWith,
     allow,
-    aws_env,  # noqa: F401  (autouse fixture)
     doc,
     make_gateway,
     make_role,

@@ -17,7 +17,7 @@ import pytest
 from probe.demo import probe_run
 from probe.lab.server import describe
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SECRET = "printout-test-client-secret"
 
 

@@ -11,20 +11,18 @@ from probe.cli import main
 from probe.iam import needs
 from probe.iam.fix import fix_gateway
 from probe.report.iam_text import render_iam_fix
-from tests.test_iam_support import (
+from tests.iam.support import (
     AUTH,
     ENGINE_ARN,
     GET_ENGINE,
     PARTIAL,
     REGION,
     allow,
-    aws_env,  # noqa: F401  (autouse fixture)
     count_calls,
     deny,
     doc,
     make_gateway,
     make_role,
-    moto,  # noqa: F401  (fixture)
     refuse,
 )
 

@@ -15,7 +15,7 @@ import pytest
 
 from probe.lab import INSTALL_HINT, LAB_MODULES, LabExtrasMissing, require_lab_extras
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_every_extra_is_there_in_a_test_environment() -> None:

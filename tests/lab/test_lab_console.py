@@ -29,7 +29,7 @@ from probe.lab.console import (
 from probe.lab.scenario import ScenarioError, load_scenario, parse_scenario
 from probe.lab.state import LAB_ACCOUNT
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EVALUATE_ACTIONS = ["bedrock-agentcore:AuthorizeAction", "bedrock-agentcore:PartiallyAuthorizeActions"]
 PERMIT_ALL = "permit(principal, action, resource is AgentCore::Gateway);"
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from probe.cli import main
-from tests import hostile
+from tests.hostile import servers as hostile
 
 
 def run_json(capsys: pytest.CaptureFixture[str], url: str, *extra: str) -> tuple[int, dict]:
