@@ -11,67 +11,32 @@ a bearer-token run's start-up.
 
 from __future__ import annotations
 
-import argparse
 import base64
-import ipaddress
 import json
 import os
 import re
 import time
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote_plus, unquote, urlencode, urlsplit
 
 import httpx2
 
-from probe.exchange import KEPT_HEADERS, _error_kind
+from probe.exchange import Recorder
 from probe.outcome import Exchange, Outcome
 from probe.redact import Redactor
+from probe.spec import AuthConfig, is_loopback_host, parse_gateway_url
 
 SIGV4_SERVICE = "bedrock-agentcore"
 TOKEN_BODY_CAP = 64 * 1024  # a token response is a few hundred bytes; more is not a token response
 _TOKEN_CHARS = re.compile(r"[\x21-\x7e]+")  # visible ASCII: anything else breaks or smuggles a header
-_GATEWAY_REGION = re.compile(r"\.bedrock-agentcore\.([a-z0-9-]+)\.amazonaws\.com$")
 # Headers the signer sets itself; stale copies from an earlier attempt must not be signed.
 _SIGV4_OWN = ("authorization", "x-amz-date", "x-amz-security-token")
 
 
 class AuthConfigError(Exception):
     """The auth options cannot work; the message is one line, safe to print."""
-
-
-@dataclass(frozen=True)
-class AuthConfig:
-    """What the operator asked for. Holds names and paths only, never a secret value."""
-
-    bearer_token_env: str | None = None
-    bearer_token_file: str | None = None
-    oauth_token_url: str | None = None
-    oauth_client_id: str | None = None
-    oauth_client_secret_env: str | None = None
-    oauth_scope: str | None = None
-    sigv4: bool = False
-    region: str | None = None
-    profile: str | None = None
-
-
-def auth_config_from_args(ns: argparse.Namespace) -> AuthConfig:
-    def opt(name: str) -> str | None:
-        value = getattr(ns, name, None)
-        return value if value not in ("", None) else None
-
-    return AuthConfig(
-        bearer_token_env=opt("bearer_token_env"),
-        bearer_token_file=opt("bearer_token_file"),
-        oauth_token_url=opt("oauth_token_url"),
-        oauth_client_id=opt("oauth_client_id"),
-        oauth_client_secret_env=opt("oauth_client_secret_env"),
-        oauth_scope=opt("oauth_scope"),
-        sigv4=bool(getattr(ns, "sigv4", False)),
-        region=opt("region"),
-        profile=opt("profile"),
-    )
 
 
 @dataclass(frozen=True)
@@ -82,6 +47,8 @@ class TokenFetch:
     exchange: Exchange
     outcome: Outcome
     message: str | None = None
+    token: str | None = field(default=None, repr=False)  # never printed: handed to the auth object
+    expires_in: float | None = None
 
 
 class BearerAuth(httpx2.Auth):
@@ -97,19 +64,22 @@ class BearerAuth(httpx2.Auth):
 
 
 class ClientCredentials:
-    """The OAuth2 client-credentials grant, fetched once per run and then reused.
+    """The OAuth2 client-credentials grant (RFC 6749 4.4), client_secret_basic.
 
-    One token per run: a probe run lasts seconds, far below any sane token lifetime, and
-    a second fetch would double the load on the identity provider for nothing. A failed
-    fetch may be repeated (a retry policy decides), a successful one never is.
+    A token is fetched once and reused by every request of the probes that share it (the
+    engine caches it per grant until shortly before `expires_in`): a fetch per request or
+    per watch cycle would load the identity provider for nothing. A failed fetch may be
+    repeated (the retry policy decides).
     """
 
     def __init__(
-        self, token_url: str, client_id: str, client_secret: str, scope: str | None, redactor: Redactor
+        self, token_url: str, client_id: str, client_secret: str, scope: str | None, redactor: Redactor,
+        resource: str | None = None,
     ) -> None:
         self.token_url = token_url
         self.client_id = client_id
         self.scope = scope
+        self.resource = resource
         self._redactor = redactor
         # RFC 6749 2.3.1: both parts are form-encoded before they are joined and base64-encoded.
         pair = f"{quote_plus(client_id)}:{quote_plus(client_secret)}".encode()
@@ -117,8 +87,6 @@ class ClientCredentials:
         redactor.add(client_secret)
         redactor.add(self._basic)
         self._token: str | None = None
-        self._result: TokenFetch | None = None
-        self._attempts = 0
 
     def __repr__(self) -> str:
         return f"ClientCredentials(token_url={self.token_url!r}, client_id={self.client_id!r})"
@@ -127,104 +95,75 @@ class ClientCredentials:
     def token(self) -> str | None:
         return self._token
 
-    def fetch(self, client: httpx2.Client, timeout: float) -> TokenFetch:
-        if self._result is not None and self._result.ok:
-            return self._result
-        self._attempts += 1
+    async def fetch(self, recorder: Recorder, timeout: float, attempt: int = 1) -> TokenFetch:
+        """One token request through the run's recorder (bounded, recorded, redacted like any other)."""
         form = {"grant_type": "client_credentials"}
         if self.scope:
             form["scope"] = self.scope
-        body = urlencode(form)
+        if self.resource:
+            form["resource"] = self.resource
         headers = {
             "authorization": f"Basic {self._basic}",
             "content-type": "application/x-www-form-urlencoded",
             "accept": "application/json",
         }
-        started = time.time()
-        t0 = time.perf_counter()
-        status: int | None = None
-        resp_headers: dict[str, str] = {}
-        sent: dict[str, str] = headers
-        raw = bytearray()
-        received = 0
-        error: str | None = None
-        error_message: str | None = None
-        try:
-            with client.stream(
-                "POST", self.token_url, content=body, headers=headers, timeout=timeout,
-                auth=httpx2.Auth(), follow_redirects=False,
-            ) as resp:
-                sent = dict(resp.request.headers)
-                status = resp.status_code
-                resp_headers = {k: v for k in KEPT_HEADERS if (v := resp.headers.get(k)) is not None}
-                for chunk in resp.iter_bytes():
-                    received += len(chunk)
-                    raw.extend(chunk[: max(TOKEN_BODY_CAP - len(raw), 0)])
-                    if received > TOKEN_BODY_CAP:
-                        break
-        except httpx2.HTTPError as exc:
-            error = _error_kind(exc)
-            error_message = _one_line(str(exc)) or type(exc).__name__
-        except (OSError, ValueError) as exc:
-            error = "transport"
-            error_message = _one_line(str(exc)) or type(exc).__name__
-        duration_ms = (time.perf_counter() - t0) * 1000
-        text = raw.decode("utf-8", errors="replace")
+        posted = await recorder.send(self.token_url, content=urlencode(form), headers=headers, timeout=timeout,
+                                     attempt=attempt, cap=TOKEN_BODY_CAP)
+        raw = posted.raw
+        outcome, message, token, expires_in = self._judge(raw.status, raw.body, raw.error, raw.error_message)
+        record = recorder.redact(raw)  # after _judge: the issued token is now a known secret
+        if outcome is Outcome.OK:
+            self._token = token
+        return TokenFetch(outcome is Outcome.OK, record, outcome, message, token, expires_in)
 
-        outcome, message = self._judge(status, text, error, error_message)
-        exchange = Exchange(
-            rpc_method=None,
-            rpc_id=None,
-            url=self._redactor.text(self.token_url),
-            http_method="POST",
-            request_headers=self._redactor.headers(sent),
-            request_body=self._redactor.text(body),
-            status=status,
-            headers=self._redactor.headers(resp_headers),
-            body=self._redactor.text(text),
-            body_bytes=received,
-            body_truncated=received > TOKEN_BODY_CAP,
-            duration_ms=duration_ms,
-            attempt=self._attempts,
-            error=error,
-            error_message=self._redactor.text(error_message) if error_message else None,
-            started_at=started,
-        )
-        self._result = TokenFetch(outcome is Outcome.OK, exchange, outcome, message)
-        return self._result
+    def use(self, token: str) -> None:
+        """Take a token fetched earlier (a cache shared by the probes of one target, or watch cycles)."""
+        self._redactor.add(token)
+        self._token = token
 
     def _judge(
         self, status: int | None, text: str, error: str | None, error_message: str | None
-    ) -> tuple[Outcome, str | None]:
+    ) -> tuple[Outcome, str | None, str | None, float | None]:
         """Decide the fetch, registering any token with the redactor before it is recorded."""
         if status is None:
-            return Outcome.TRANSPORT_ERROR, f"token endpoint unreachable ({error}): {error_message}"
+            return Outcome.TRANSPORT_ERROR, f"token endpoint unreachable ({error}): {error_message}", None, None
         data = _json_object(text)
         if 200 <= status < 300:
             if data is None:
-                return Outcome.PROTOCOL_ERROR, f"token endpoint answered HTTP {status} without a JSON object"
+                return (Outcome.PROTOCOL_ERROR, f"token endpoint answered HTTP {status} without a JSON object",
+                        None, None)
             for name in ("access_token", "refresh_token", "id_token"):
                 if isinstance(data.get(name), str):
                     self._redactor.add(data[name])
             token = data.get("access_token")
             if not isinstance(token, str) or not token:
-                return Outcome.PROTOCOL_ERROR, f"token endpoint answered HTTP {status} without an access_token"
+                return (Outcome.PROTOCOL_ERROR, f"token endpoint answered HTTP {status} without an access_token",
+                        None, None)
             if not _TOKEN_CHARS.fullmatch(token):
-                return Outcome.PROTOCOL_ERROR, "the access_token holds characters a header cannot carry"
+                return Outcome.PROTOCOL_ERROR, "the access_token holds characters a header cannot carry", None, None
             token_type = data.get("token_type")
             if isinstance(token_type, str) and token_type.lower() != "bearer":
                 return Outcome.PROTOCOL_ERROR, (
                     f"token endpoint issued a {_one_line(token_type)[:40]!r} token; only bearer tokens are supported"
-                )
-            self._token = token
-            return Outcome.OK, None
+                ), None, None
+            expires = data.get("expires_in")
+            lifetime = float(expires) if isinstance(expires, int | float) and not isinstance(expires, bool) \
+                and 0 < expires < 10**9 else None
+            return Outcome.OK, None, token, lifetime
         if status == 429:
-            return Outcome.THROTTLED, "token endpoint throttled the request (HTTP 429)"
+            return Outcome.THROTTLED, "token endpoint throttled the request (HTTP 429)", None, None
+        if status in (404, 405) or (300 <= status < 400):
+            # Not the client being refused: nothing that issues tokens answers at that URL.
+            return (Outcome.PROTOCOL_ERROR, f"token endpoint answered HTTP {status}: no token endpoint at "
+                    f"{self._redactor.url(self.token_url)}", None, None)
         if 400 <= status < 500:
-            return Outcome.AUTH_FAILED, self._oauth_error(status, data)
+            if data is None or not isinstance(data.get("error"), str):
+                return (Outcome.PROTOCOL_ERROR, f"token endpoint answered HTTP {status} without an OAuth error: "
+                        f"is {self._redactor.url(self.token_url)} a token endpoint?", None, None)
+            return Outcome.AUTH_FAILED, self._oauth_error(status, data), None, None
         if status >= 500:
-            return Outcome.SERVER_ERROR, f"token endpoint answered HTTP {status}"
-        return Outcome.PROTOCOL_ERROR, f"token endpoint answered HTTP {status}, not a token response"
+            return Outcome.SERVER_ERROR, f"token endpoint answered HTTP {status}", None, None
+        return Outcome.PROTOCOL_ERROR, f"token endpoint answered HTTP {status}, not a token response", None, None
 
     def _oauth_error(self, status: int, data: dict[str, Any] | None) -> str:
         """The endpoint's own words (RFC 6749 5.2), which usually name the fix."""
@@ -311,20 +250,21 @@ class AuthPlan:
     def __init__(self, mode: str, httpx_auth: httpx2.Auth | None, grant: ClientCredentials | None = None) -> None:
         self.mode = mode
         self.httpx_auth = httpx_auth
-        self._grant = grant
+        self.grant = grant
 
     def __repr__(self) -> str:
         return f"AuthPlan(mode={self.mode!r}, httpx_auth={self.httpx_auth!r})"
 
     @property
     def needs_token(self) -> bool:
-        """True when `fetch_token` must succeed before the first MCP request."""
-        return self._grant is not None
+        """True when a token must be fetched (or taken from the cache) before the first MCP request."""
+        return self.grant is not None
 
-    def fetch_token(self, client: httpx2.Client, timeout: float) -> TokenFetch:
-        if self._grant is None:
-            raise RuntimeError(f"auth mode {self.mode!r} fetches no token")
-        return self._grant.fetch(client, timeout)
+    @property
+    def cache_key(self) -> tuple[str, ...] | None:
+        """What identifies the grant's token across probes: endpoint, client, scope, resource."""
+        g = self.grant
+        return None if g is None else (g.token_url, g.client_id, g.scope or "", g.resource or "", g._basic)
 
 
 def build_auth(cfg: AuthConfig, redactor: Redactor, *, url: str) -> AuthPlan:
@@ -348,8 +288,8 @@ def build_auth(cfg: AuthConfig, redactor: Redactor, *, url: str) -> AuthPlan:
 
 def region_from_url(url: str) -> str | None:
     """`us-east-1` from `https://ID.gateway.bedrock-agentcore.us-east-1.amazonaws.com/mcp`."""
-    m = _GATEWAY_REGION.search((urlsplit(url).hostname or "").lower())
-    return m[1] if m else None
+    parsed = parse_gateway_url(url)
+    return parsed[1] if parsed else None
 
 
 def _oauth_options(cfg: AuthConfig) -> list[str]:
@@ -424,7 +364,8 @@ def _build_oauth(cfg: AuthConfig, redactor: Redactor, url: str) -> AuthPlan:
     _require_private_channel(token_url, "--oauth-token-url")
     _require_private_channel(url, "the MCP URL")
     secret = _env_secret(cfg.oauth_client_secret_env or "", "--oauth-client-secret-env")
-    grant = ClientCredentials(token_url, cfg.oauth_client_id or "", secret, cfg.oauth_scope, redactor)
+    grant = ClientCredentials(token_url, cfg.oauth_client_id or "", secret, cfg.oauth_scope, redactor,
+                              resource=cfg.oauth_resource)
     return AuthPlan("oauth2_client_credentials", ClientCredentialsAuth(grant), grant)
 
 
@@ -474,13 +415,8 @@ def _require_private_channel(url: str, what: str) -> None:
     if parts.scheme.lower() != "http":
         return
     host = (parts.hostname or "").lower()
-    if host == "localhost" or host.endswith(".localhost"):
+    if is_loopback_host(host):
         return
-    try:
-        if ipaddress.ip_address(host).is_loopback:
-            return
-    except ValueError:
-        pass
     raise AuthConfigError(f"{what} is plain http to {host or 'an unknown host'}: credentials need https")
 
 

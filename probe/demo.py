@@ -9,7 +9,7 @@ and its evidence, and checks that the outcome is the one the story needs. The de
 from __future__ import annotations
 
 import argparse
-import os
+import dataclasses
 import shlex
 import sys
 import time
@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from probe.outcome import Outcome, RunResult
+from probe.report.style import Paint, use_color
+from probe.spec import Call, Probe, Target
 
-BOLD, DIM, GREEN, RED, CYAN, RESET = "\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[36m", "\033[0m"
 PERMIT = """permit(principal,
        action == AgentCore::Action::"RefundTarget___process_refund",
        resource == AgentCore::Gateway::"{arn}")
@@ -43,10 +44,8 @@ class Teller:
 
     def __init__(self, color: bool, out: Any = None) -> None:
         self.color = color
+        self.paint = Paint(color)
         self.out = out or sys.stdout
-
-    def paint(self, code: str, text: str) -> str:
-        return f"{code}{text}{RESET}" if self.color else text
 
     def say(self, text: str = "") -> None:
         self.out.write(text + "\n")
@@ -54,44 +53,38 @@ class Teller:
 
     def chapter(self, n: int, ch: Chapter) -> None:
         self.say()
-        self.say(self.paint(BOLD, f"{n}. {ch.title}"))
+        self.say(self.paint("bold", f"{n}. {ch.title}"))
         for line in ch.story.splitlines():
-            self.say(self.paint(DIM, f"   {line}"))
+            self.say(self.paint("dim", f"   {line}"))
 
     def command(self, argv: list[str]) -> None:
-        self.say("   " + self.paint(CYAN, "$ agentcore-probe " + " ".join(shlex.quote(a) for a in argv)))
+        self.say("   " + self.paint("cyan", "$ agentcore-probe " + " ".join(shlex.quote(a) for a in argv)))
 
     def evidence(self, text: str) -> None:
         for line in text.rstrip("\n").splitlines():
             self.say(f"   | {line}")
 
     def verdict(self, ch: Chapter) -> None:
-        mark = self.paint(GREEN, "as expected") if ch.passed else self.paint(RED, f"EXPECTED {ch.expected}")
-        self.say(f"   => {self.paint(BOLD, ch.got)}  ({mark})")
+        mark = self.paint("green", "as expected") if ch.passed else self.paint("red", f"EXPECTED {ch.expected}")
+        self.say(f"   => {self.paint('bold', ch.got)}  ({mark})")
 
 
-def probe_run(argv: list[str]) -> RunResult:
-    """Exactly what `agentcore-probe run ...` does, minus printing."""
-    from probe.auth import auth_config_from_args
-    from probe.cli import build_parser
-    from probe.run import config_from_args, execute, explain_with_iam
+def probe_run(probe: Probe) -> RunResult:
+    """Exactly what `agentcore-probe run ...` does, minus printing: the engine's one entry point."""
+    import asyncio
 
-    ns = build_parser().parse_args(["run", *argv])
-    cfg = config_from_args(ns)
-    result = execute(cfg, auth_config_from_args(ns))
-    explain_with_iam(result, cfg)
-    return result
+    from probe.engine import run_probe
+
+    return asyncio.run(run_probe(probe))
 
 
 def condensed(result: RunResult) -> str:
     """The text report without the long IAM appendix: the evidence a reader needs here."""
     from probe.report.text import render_text
 
-    iam, result.iam = result.iam, None
-    try:
-        text = render_text(result, color=False)
-    finally:
-        result.iam = iam
+    iam = result.iam
+    text = render_text(dataclasses.replace(result, diagnoses=[d for d in result.diagnoses if d.kind != "iam_check"]),
+                       color=False)
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("agentcore-probe ")]
     if iam is not None:
         lines.insert(-1, f"  IAM check ({iam.get('method')}): verdict {iam.get('verdict')}")
@@ -101,8 +94,7 @@ def condensed(result: RunResult) -> str:
 
 
 def main(ns: argparse.Namespace) -> int:
-    color = not getattr(ns, "no_color", False) and sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    return run_demo(Teller(color))
+    return run_demo(Teller(use_color(sys.stdout, no_color=getattr(ns, "no_color", False))))
 
 
 def run_demo(t: Teller) -> int:
@@ -123,7 +115,7 @@ def run_demo(t: Teller) -> int:
     from probe.lab.server import Lab, LabError
 
     t0 = time.perf_counter()
-    t.say(t.paint(BOLD, "agentcore-probe demo: the policy-permissions incident, on an emulated AgentCore"))
+    t.say(t.paint("bold", "agentcore-probe demo: the policy-permissions incident, on an emulated AgentCore"))
     t.say("Starting the lab on 127.0.0.1 (control plane, gateways, OAuth issuer, IAM through moto)...")
     chapters: list[Chapter] = []
     try:
@@ -134,17 +126,17 @@ def run_demo(t: Teller) -> int:
                 for chapter in _story(lab, t):
                     chapters.append(chapter)
             except Exception as exc:  # the lab or the probe broke: say so in one line, fail the demo
-                t.say(t.paint(RED, f"demo error: {type(exc).__name__}: {_one_line(exc)[:300]}"))
+                t.say(t.paint("red", f"demo error: {type(exc).__name__}: {_one_line(exc)[:300]}"))
                 return 1
     except (LabError, BotoCoreError) as exc:
         return _fail(f"the lab could not start: {_one_line(exc)}")
     failed = [c for c in chapters if not c.passed]
     t.say()
     if failed:
-        t.say(t.paint(RED + BOLD, f"demo FAILED: {len(failed)} of {len(chapters)} chapters did not show "
+        t.say(t.paint("red+bold", f"demo FAILED: {len(failed)} of {len(chapters)} chapters did not show "
                                   f"what they should: " + ", ".join(c.title for c in failed)))
         return 1
-    t.say(t.paint(GREEN + BOLD, f"demo passed: {len(chapters)} chapters, {time.perf_counter() - t0:.1f} s."))
+    t.say(t.paint("green+bold", f"demo passed: {len(chapters)} chapters, {time.perf_counter() - t0:.1f} s."))
     t.say("Point the probe at a real gateway: agentcore-probe run https://ID.gateway.bedrock-agentcore.REGION"
           ".amazonaws.com/mcp --bearer-token-env TOKEN (see README).")
     return 0
@@ -160,21 +152,26 @@ def _one_line(value: object) -> str:
 
 
 def _story(lab: Any, t: Teller) -> Iterator[Chapter]:
+    from probe.cli.run import command_for
+
     console = lab.console
     gw = console.create_gateway("refunds")
-    url = lab.gateway_url(gw.gateway_id)
-    where = ["--gateway-id", gw.gateway_id, "--region", lab.region]
-    small = ["--call", "RefundTarget___process_refund", "--args", '{"order_id": "o-17", "amount": 120}']
-    large = ["--call", "RefundTarget___process_refund", "--args", '{"order_id": "o-18", "amount": 900}']
+    target = Target(url=lab.gateway_url(gw.gateway_id), gateway_id=gw.gateway_id, region=lab.region)
+    listing = Probe(target)
+    small = Probe(target, Call("RefundTarget___process_refund", {"order_id": "o-17", "amount": 120}))
+    large = Probe(target, Call("RefundTarget___process_refund", {"order_id": "o-18", "amount": 900}))
 
-    def probe(n: int, ch: Chapter, argv: list[str], before: Callable[[], None] | None = None) -> Chapter:
+    def run(p: Probe) -> RunResult:
+        t.command(command_for(p))
+        result = probe_run(p)
+        t.evidence(condensed(result))
+        return result
+
+    def probe(n: int, ch: Chapter, p: Probe, before: Callable[[], None] | None = None) -> Chapter:
         t.chapter(n, ch)
         if before:
             before()
-        t.command(["run", url, *argv])
-        result = probe_run([url, *argv])
-        t.evidence(condensed(result))
-        ch.got = result.outcome.value
+        ch.got = run(p).outcome.value
         t.verdict(ch)
         return ch
 
@@ -182,7 +179,7 @@ def _story(lab: Any, t: Teller) -> Iterator[Chapter]:
         "A gateway without a policy engine works",
         "The console made gateway 'refunds' with an execution role that may only GetGateway.\n"
         "The probe lists its tools and calls one.",
-        Outcome.OK.value), [*where, *small])
+        Outcome.OK.value), small)
 
     engine = console.create_policy_engine("refund_policies")
 
@@ -192,7 +189,7 @@ def _story(lab: Any, t: Teller) -> Iterator[Chapter]:
         "with 'Policy evaluation failed': it looks like a denial, but the role lacks IAM permissions.\n"
         "The probe classifies it and asks IAM which permissions are missing.",
         Outcome.POLICY_INTERNAL_FAILURE.value),
-        where, before=lambda: console.attach_engine_from_policy_side(gw.gateway_id, engine.engine_id, "ENFORCE"))
+        listing, before=lambda: console.attach_engine_from_policy_side(gw.gateway_id, engine.engine_id, "ENFORCE"))
 
     # 3: the fix, then a probe
     ch = Chapter(
@@ -201,7 +198,7 @@ def _story(lab: Any, t: Teller) -> Iterator[Chapter]:
         "policies, and with no policy yet, default deny hides every tool.",
         Outcome.EMPTY_TOOLS.value)
     t.chapter(3, ch)
-    t.command(["iam", "fix", *where, "--apply"])
+    t.command(["iam", "fix", "--gateway-id", gw.gateway_id, "--region", lab.region, "--apply"])
     from probe.iam.fix import fix_gateway
 
     fix = fix_gateway(gateway_id=gw.gateway_id, region=lab.region, apply=True, settle_delays=())
@@ -211,9 +208,7 @@ def _story(lab: Any, t: Teller) -> Iterator[Chapter]:
                f"{fixed.get('action')}, check afterwards: {after}")
     for st in (fix.policy or {}).get("Statement", []):
         t.evidence(f"  {st.get('Sid')}: {', '.join(st['Action'])} on {', '.join(st['Resource'])}")
-    t.command(["run", url, *where])
-    result = probe_run([url, *where])
-    t.evidence(condensed(result))
+    result = run(listing)
     ch.got = result.outcome.value if after == "ok" else f"fix {fixed.get('action')}, check {after}"
     t.verdict(ch)
     yield ch
@@ -222,17 +217,17 @@ def _story(lab: Any, t: Teller) -> Iterator[Chapter]:
         "A permit policy lets small refunds through",
         "permit process_refund when context.input.amount < 500. The tool is listed again,\n"
         "and a refund of 120 goes through.",
-        Outcome.OK.value), [*where, *small],
+        Outcome.OK.value), small,
         before=lambda: console.add_policy(engine.engine_id, "small_refunds", PERMIT.format(arn=gw.arn)))
 
     yield probe(5, Chapter(
         "A call outside the policy is denied, and the probe says so",
         "A refund of 900 matches no permit: default deny. This is a real policy denial (exit 20),\n"
         "not an IAM fault (exit 21).",
-        Outcome.POLICY_DENIED.value), [*where, *large])
+        Outcome.POLICY_DENIED.value), large)
 
     yield probe(6, Chapter(
         "LOG_ONLY mode decides but does not enforce",
         "Switched to LOG_ONLY, the same refund of 900 goes through; the decision is only logged.",
-        Outcome.OK.value), [*where, *large],
+        Outcome.OK.value), large,
         before=lambda: console.set_mode(gw.gateway_id, "LOG_ONLY"))

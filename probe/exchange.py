@@ -1,29 +1,34 @@
-"""The HTTP edge: send one JSON-RPC message over httpx2 and record exactly what came back.
+"""The HTTP edge: send one request over httpx2 and record exactly what came back.
 
 The probe speaks Streamable HTTP itself instead of going through the SDK's client
 because a probe must see what a client hides: the SDK turns a 401 into a generic
 JSON-RPC error and rejects a `tools/list` answered with a tool-call error result, losing
 the gateway's own words. Here every answer, however malformed, becomes an `Exchange`
 (status, the headers that matter, the capped body, timings) for the pure classifier.
+
+One recorder serves every request of a run, MCP messages and the OAuth token fetch
+alike, so both are bounded, recorded and redacted by the same code. The whole request
+(connect, TLS, headers, body) is bounded by the event loop's own timeout: httpx's
+per-read timeouts never fire on a server that trickles one byte at a time.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
+import dataclasses
 import socket
 import ssl
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx2
 
 from probe import __version__
-from probe.deadline import deadline, install
 from probe.outcome import Exchange
 from probe.redact import Redactor
-from probe.wire import decode_body, media_type
 
 # Headers that explain an answer; everything else is noise in a report.
 KEPT_HEADERS = (
@@ -44,19 +49,28 @@ MAX_BODY_BYTES = 4 * 1024 * 1024  # a tools/list page is kilobytes; anything nea
 # Transport failures before the request could reach the server: safe to repeat any call.
 NOT_SENT_ERRORS = frozenset({"refused", "dns", "tls", "connect_timeout", "connect_error", "pool_timeout"})
 
+USER_AGENT = f"agentcore-probe/{__version__}"
+
 
 @dataclass(frozen=True)
 class Posted:
-    """One exchange twice: the redacted record (for reports and the classifier) and the raw
-    answer (for protocol state only: a session id or a tool name must not be altered by
-    redaction, and it is never printed)."""
+    """One exchange twice: the redacted record (for reports) and the raw one (for the classifier
+    and protocol state only: a session id or a tool name must not be altered by redaction,
+    and the raw form is never printed or saved)."""
 
     record: Exchange
-    raw_headers: dict[str, str] = field(default_factory=dict)
-    raw_body: str = ""
+    raw: Exchange
+
+    @property
+    def raw_headers(self) -> dict[str, str]:
+        return self.raw.headers
+
+    @property
+    def raw_body(self) -> str:
+        return self.raw.body
 
 
-def _error_kind(exc: BaseException) -> str:
+def error_kind(exc: BaseException) -> str:
     """Name a transport failure the way an operator reads it (like curl's error classes)."""
     if isinstance(exc, httpx2.DecodingError):
         return "decoding"
@@ -95,62 +109,63 @@ def _error_kind(exc: BaseException) -> str:
     return "transport"
 
 
-class Transport:
-    """One HTTP client per run: connection reuse keeps a list+call run at one TCP/TLS handshake."""
+def new_client(*, max_connections: int = 20, verify: bool = True) -> httpx2.AsyncClient:
+    """The one client of a target: connection reuse keeps a run at one TCP/TLS handshake.
 
-    def __init__(
+    Timeouts are the recorder's (a whole-request deadline), so httpx2's own are off; the
+    pool is as large as the concurrency that may use it.
+    """
+    return httpx2.AsyncClient(
+        timeout=httpx2.Timeout(None),
+        follow_redirects=False,
+        verify=verify,
+        headers={"user-agent": USER_AGENT},
+        limits=httpx2.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+    )
+
+
+def _route(url: str, connect_to: str | None) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """Where to connect for `url`: like curl's --connect-to, the Host header and TLS name stay the URL's."""
+    if not connect_to:
+        return url, {}, {}
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    routed = urlunsplit((parts.scheme, connect_to, parts.path, parts.query, parts.fragment))
+    return routed, {"host": netloc}, {"sni_hostname": parts.hostname or ""}
+
+
+class Recorder:
+    """Sends requests on one client and turns whatever happens into a (redacted, raw) Exchange pair."""
+
+    def __init__(self, client: httpx2.AsyncClient, redactor: Redactor, *, connect_to: str | None = None) -> None:
+        self.client = client
+        self.redactor = redactor
+        self.connect_to = connect_to
+
+    async def send(
         self,
         url: str,
         *,
-        timeout: float,
-        redactor: Redactor,
-        auth: httpx2.Auth | None = None,
-        verify: bool = True,
-        max_body_bytes: int = MAX_BODY_BYTES,
-        client: httpx2.Client | None = None,
-    ) -> None:
-        self.url = url
-        self.timeout = timeout
-        self.redactor = redactor
-        self.max_body_bytes = max_body_bytes
-        self._verify = verify
-        self._auth = auth
-        self._client = client or self._new_client()
-
-    def _new_client(self) -> httpx2.Client:
-        transport = httpx2.HTTPTransport(verify=self._verify)
-        install(transport)  # --timeout bounds the whole request, headers included
-        return httpx2.Client(
-            transport=transport,
-            timeout=httpx2.Timeout(self.timeout),
-            auth=self._auth,
-            follow_redirects=False,
-            headers={"user-agent": f"agentcore-probe/{__version__}"},
-        )
-
-    @property
-    def client(self) -> httpx2.Client:
-        return self._client
-
-    def close(self) -> None:
-        self._client.close()
-
-    def post(
-        self,
-        message: Mapping[str, Any],
-        *,
+        method: str = "POST",
+        content: str = "",
         headers: Mapping[str, str] | None = None,
+        timeout: float,
+        auth: httpx2.Auth | None = None,
+        rpc_method: str | None = None,
+        rpc_id: int | str | None = None,
         attempt: int = 1,
+        cap: int = MAX_BODY_BYTES,
+        done: Callable[[bytes], bool] | None = None,
+        read_body: bool = True,
     ) -> Posted:
-        """POST one JSON-RPC message; never raises for anything the network or server does."""
-        body = json.dumps(message, separators=(",", ":"), allow_nan=False)
-        req_headers = {
-            "content-type": "application/json",
-            "accept": "application/json, text/event-stream",
-            **(headers or {}),
-        }
-        rpc_method = message.get("method")
-        rpc_id = message.get("id")
+        """One HTTP request; never raises for anything the network or the server does.
+
+        `done(body_so_far)` lets a caller stop reading a stream that a server holds open once
+        the answer it waits for has arrived; `read_body=False` reads the status and headers
+        only (a notification's answer carries nothing the probe needs).
+        """
+        target, extra_headers, extensions = _route(url, self.connect_to)
+        req_headers = {**(headers or {}), **extra_headers}
         started = time.time()
         t0 = time.perf_counter()
         status: int | None = None
@@ -162,63 +177,71 @@ class Transport:
         error_message: str | None = None
         sent_headers: Mapping[str, str] = req_headers
         try:
-            with deadline(self.timeout), self._client.stream(
-                "POST", self.url, content=body, headers=req_headers
-            ) as response:
-                sent_headers = response.request.headers
-                status = response.status_code
-                raw_headers = {k: v for k in KEPT_HEADERS if (v := response.headers.get(k)) is not None}
-                is_sse = media_type(response.headers.get("content-type")) == "text/event-stream"
-                for chunk in response.iter_bytes():
-                    received += len(chunk)
-                    room = self.max_body_bytes - len(raw)
-                    raw.extend(chunk[: max(room, 0)])
-                    if received > self.max_body_bytes:
-                        truncated = True
-                        break
-                    if is_sse and _answered(bytes(raw), rpc_id):
-                        break  # the server may hold the stream open; our answer is in
+            async with asyncio.timeout(timeout):
+                request = self.client.build_request(method, target, content=content.encode() if content else None,
+                                                    headers=req_headers, extensions=extensions or None)
+                response = await self.client.send(request, auth=auth, stream=True)
+                try:
+                    sent_headers = response.request.headers
+                    status = response.status_code
+                    raw_headers = {k: v for k in KEPT_HEADERS if (v := response.headers.get(k)) is not None}
+                    if read_body:
+                        async for chunk in response.aiter_bytes():
+                            received += len(chunk)
+                            room = cap - len(raw)
+                            raw.extend(chunk[: max(room, 0)])
+                            if received > cap:
+                                truncated = True
+                                break
+                            if done is not None and done(bytes(raw)):
+                                break  # the server may hold the stream open; our answer is in
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            error, error_message = "timeout", f"no complete answer within {timeout:g}s"
         except httpx2.HTTPError as exc:
-            # The deadline's context has ended by now: judge by the clock whether it was what fired.
-            spent = time.perf_counter() - t0
-            error = "timeout" if spent >= self.timeout and isinstance(exc, httpx2.TimeoutException) \
-                else _error_kind(exc)
-            error_message = (f"no complete answer within {self.timeout:g}s" if error == "timeout"
-                             else _one_line(exc) or type(exc).__name__)
+            error = error_kind(exc)
+            error_message = _one_line(exc) or type(exc).__name__
         except UnicodeError as exc:  # e.g. a non-ASCII Mcp-Session-Id echoed back as a header
             error, error_message = "bad_header_value", _one_line(exc)
-        except (OSError, ValueError, httpx2.InvalidURL) as exc:  # socket-level surprises, malformed URLs
+        except httpx2.InvalidURL as exc:
+            error, error_message = "bad_url", _one_line(exc)
+        except (OSError, ValueError) as exc:  # socket-level surprises, malformed URLs
             error = "transport"
             error_message = _one_line(exc) or type(exc).__name__
-        duration_ms = (time.perf_counter() - t0) * 1000
-        text = raw.decode("utf-8", errors="replace")
-        record = Exchange(
-            rpc_method=rpc_method if isinstance(rpc_method, str) else None,
-            rpc_id=rpc_id if isinstance(rpc_id, int | str) else None,
-            url=self.redactor.url(self.url),
-            http_method="POST",
-            request_headers=self.redactor.headers(dict(sent_headers)),
-            request_body=self.redactor.text(body),
+        duration_ms = round((time.perf_counter() - t0) * 1000, 1)
+        raw_exchange = Exchange(
+            rpc_method=rpc_method,
+            rpc_id=rpc_id,
+            url=url,
+            http_method=method,
+            request_headers=dict(sent_headers),
+            request_body=content,
             status=status,
-            headers=self.redactor.headers(raw_headers),
-            body=self.redactor.text(text),
+            headers=raw_headers,
+            body=raw.decode("utf-8", errors="replace"),
             body_bytes=received,
             body_truncated=truncated,
             duration_ms=duration_ms,
             attempt=attempt,
             error=error,
-            error_message=self.redactor.text(error_message) if error_message else None,
+            error_message=error_message,
             started_at=started,
         )
-        return Posted(record, raw_headers, text)
+        return Posted(self.redact(raw_exchange), raw_exchange)
 
-
-def _answered(raw: bytes, rpc_id: Any) -> bool:
-    """Has an event stream already delivered the response to `rpc_id`? (cheap check first)"""
-    if rpc_id is None or (b"\n\n" not in raw and b"\r\r" not in raw and b"\r\n\r\n" not in raw):
-        return False
-    decoded = decode_body("text/event-stream", raw.decode("utf-8", errors="replace"))
-    return decoded.response_for(rpc_id) is not None
+    def redact(self, ex: Exchange) -> Exchange:
+        """The record as it may be printed and saved."""
+        r = self.redactor
+        return dataclasses.replace(
+            ex,
+            url=r.url(ex.url),
+            request_headers=r.headers(ex.request_headers),
+            request_body=r.text(ex.request_body),
+            headers=r.headers(ex.headers),
+            body=r.text(ex.body),
+            error_message=r.text(ex.error_message) if ex.error_message else None,
+        )
 
 
 def _one_line(exc: BaseException) -> str:

@@ -3,92 +3,203 @@
 Everything the probe prints, saves or attaches to a report passes through a `Redactor`
 first, so a transcript can be pasted into a ticket as is. Two nets, because either alone
 leaks: the values the probe itself handled (tokens it read, secrets it sent, credentials
-it signed with) are removed wherever they appear, in the encodings a transcript can hold
-them in; and shapes that are secret whoever made them (an `Authorization` value, a JWT,
-an AWS access key id, an OAuth token field) are removed even when the probe never saw the
-value, e.g. a token echoed back by a misbehaving server.
+it signed with, the values of the URL's query and userinfo) are removed wherever they
+appear, in every encoding a transcript can hold them in; and shapes that are secret
+whoever made them (an `Authorization` value, a JWT, an AWS access key id, an OAuth token
+field) are removed even when the probe never saw the value, e.g. a token echoed back by a
+misbehaving server.
 
-Patterns are compiled once at import time: bodies can reach megabytes and every one of
-them goes through here.
+How, and why this way:
+
+- Every rule only finds *spans* of secret text; the spans are merged and each replaced by
+  `MARK` once. No rule ever sees another's output, so the order of the rules does not
+  matter and a known value inside a token can never split it into pieces that leak.
+- A server may JSON-escape what it echoes (`\\/`, `\\u0041`, any character, mixed).
+  Known values are matched character by character in every JSON and URL escape of each
+  character; shapes are matched on a view of the text where the escapes that stand for
+  ordinary characters are decoded, and the spans found there are mapped back.
+- A span never cuts an escape sequence in half and never eats the backslash of an
+  escaped quote, so redacting a JSON document leaves it valid JSON (a saved exchange is
+  re-judged from its redacted record). If a value that is not a string was a known
+  secret (a number), the document is redacted value by value instead.
+- Every pattern is linear in the length of the text: no quantified run can overlap the
+  start of the next candidate match (bench/redact.py measures it on 1 MB of near misses).
+  Bodies reach megabytes and redaction runs after the request's deadline.
 """
 
 from __future__ import annotations
 
 import base64
+import bisect
 import json
 import re
 import threading
-from collections.abc import Callable, Iterable, Mapping
-from urllib.parse import quote, quote_plus
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from urllib.parse import parse_qsl, unquote, unquote_plus, urlencode, urlsplit, urlunsplit
 
 MARK = "[REDACTED]"
+
+# A URL query value or userinfo shorter than this is still removed from the displayed URL,
+# but not hunted in bodies: it cannot be told apart from ordinary text (`?v=1` would turn
+# every `1` of a transcript into MARK) and is too short to be a credential worth stealing.
+MIN_URL_SECRET = 4
+
+Span = tuple[int, int]
+SpanRule = tuple[re.Pattern[str], Callable[[re.Match[str]], Iterable[Span]]]
 
 # Header names whose whole value is a credential (beyond the structured ones below).
 _SECRET_HEADER_NAME = re.compile(r"(?i)(?:token|secret|password|api[-_]?key)")
 
-_SIGV4_CREDENTIAL = re.compile(r"(Credential=)([^/,\s]*)(/?)")
-_SIGV4_SIGNATURE = re.compile(r"(Signature=)([^,\s]*)")
-_COOKIE_PAIR = re.compile(r"(^|;)(\s*[^=;\s]+\s*=)([^;]*)")
+# -- building blocks --------------------------------------------------------------------
 
-# `Authorization: Bearer x` as a header line, `"authorization": "Bearer x"` in JSON or a
-# Python repr: the name, then the value up to its closing quote or, unquoted, as far as
-# the value's own syntax goes (a transcript may be one long line; the rest must survive).
+# One character of an unquoted credential: not a space, quote or list separator, and not
+# a backslash that escapes a quote or a JSON control letter (an escaped backslash `\\` is
+# part of the value). Stopping there is what keeps `\"` (a quote inside a JSON string)
+# whole, and with it the JSON valid.
+_TOK = r"""(?:[^\s"',;\\]|\\\\|\\(?=[^\s"'\\/bfnrtu]))"""
+# Quoted values: a JSON string (escapes taken in pairs), a quoted string inside a JSON
+# string (`\"...\"`), or a single-quoted one (a Python repr).
+_DQ = r'"(?P<dq>(?:[^"\\\r\n]|\\[^\r\n])*+)"'
+_EDQ = r'\\"(?P<edq>(?:[^"\\\r\n]|\\[^"\r\n])*+)\\"'
+_SQ = r"'(?P<sq>(?:[^'\\\r\n]|\\[^\r\n])*+)'"
+_QUOTED_GROUPS = ("dq", "edq", "sq")
+
+# `Authorization: Bearer x` as a header line, `"authorization": "Bearer x"` in JSON (also
+# inside a JSON string, with escaped quotes) or a Python repr: the name, then the value
+# up to its closing quote or, unquoted, as far as the value's own syntax goes (a
+# transcript may be one long line; the rest must survive).
 def _header_in_text(names: str, bare: str) -> re.Pattern[str]:
     return re.compile(
-        rf"""(?ix)
-        (?<![\w-])
-        (?P<q>["']?)
-        (?P<name>{names})
-        (?P=q)
-        (?P<sep>\s*:\s*)
-        (?:
-            "(?P<dq>[^"\r\n]*)"
-          | '(?P<sq>[^'\r\n]*)'
-          | (?P<bare>{bare})
-        )
-        """
+        rf"""(?i)(?<![\w-])(?P<q>\\?["']|)(?P<name>{names})(?P=q)\s*+:\s*+(?:{_DQ}|{_EDQ}|{_SQ}|(?P<bare>{bare}))"""
     )
 
 
 # Unquoted, a word after the name is a scheme only if it is a known one; otherwise it is
 # the credential itself and whatever follows is ordinary text.
 _SCHEMES = r"(?:Bearer|Basic|Digest|Negotiate|NTLM|Token|DPoP|MAC|HOBA|Mutual|ApiKey)"
-_SIGV4_FIELDS = r"(?:Credential|SignedHeaders|Signature)=[^,\s\"']*"
+_SIGV4_FIELD = r"""(?:Credential|SignedHeaders|Signature)=[^,\s"'\\]*+"""
 _AUTH_IN_TEXT = _header_in_text(
     "proxy-authorization|authorization",
-    rf"AWS4-[A-Za-z0-9-]+[ \t]+{_SIGV4_FIELDS}(?:[ \t]*,[ \t]*{_SIGV4_FIELDS})*"
-    rf"|(?:{_SCHEMES}[ \t]+)?[^\s\"',;]+",
+    rf"AWS4-[A-Za-z0-9-]++[ \t]++{_SIGV4_FIELD}(?:[ \t]*+,[ \t]*+{_SIGV4_FIELD})*+|(?:{_SCHEMES}[ \t]+)?{_TOK}++",
 )
-_COOKIE_IN_TEXT = _header_in_text("set-cookie|cookie", r"[^\r\n\"']*")
-_TOKEN_IN_TEXT = _header_in_text("x-amz-security-token", r"[^\s\"',;]*")
+_COOKIE_IN_TEXT = _header_in_text("set-cookie|cookie", r"""[^\r\n"'\\]*+""")
+_TOKEN_IN_TEXT = _header_in_text("x-amz-security-token", rf"{_TOK}*+")
+
+# Inside an Authorization value: what SigV4 keeps secret (the scope and the signed-header
+# list stay: they explain a signature mismatch).
+_SIGV4_SECRET = re.compile(r"""(Credential=|Signature=)([^/,\s"'\\]*+)""")
+_COOKIE_PAIR = re.compile(r"(?:^|;)\s*+[^=;\s]++\s*+=([^;]*+)")
 
 # A credential in a query string or form body: the value runs to the next `&`.
 _PARAM_IN_TEXT = re.compile(
     r"(?i)(?<![\w-])"
-    r"(x-amz-security-token|x-amz-signature|x-amz-credential|client_secret|access_token|refresh_token|id_token)"
-    r"(=)([^&\s\"'#]*)"
+    r"(?:x-amz-security-token|x-amz-signature|x-amz-credential|client_secret|access_token|refresh_token|id_token)"
+    r"""=([^&\s"'#\\]*+)"""
 )
 
-# OAuth token fields in JSON (or a Python repr of a dict).
+# OAuth token fields in JSON (also inside a JSON string), or a Python repr of a dict.
 _JSON_FIELD = re.compile(
-    r"""(?P<k>(?P<q>["'])(?:access_token|refresh_token|id_token|client_secret)(?P=q)\s*:\s*)"""
-    r"""(?:"(?:[^"\\\r\n]|\\.)*"|'[^'\r\n]*')"""
+    rf"""(?i)(?P<q>\\?["'])(?:access_token|refresh_token|id_token|client_secret)(?P=q)\s*+:\s*+(?:{_DQ}|{_EDQ}|{_SQ})"""
 )
 
 # A JWS/JWE compact serialization: base64url JSON header (`{"` -> `eyJ`), then 2 to 4 parts.
-_JWT = re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,}(?:\.[A-Za-z0-9_-]*){2,4}")
+_JWT = re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,}+(?:\.[A-Za-z0-9_-]*+){2,4}")
 
 _AWS_ACCESS_KEY_ID = re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])")
 
-# SigV4 fragments outside a recognisable header (a repr of a header list, a log line).
-_LOOSE_CREDENTIAL = re.compile(r"(?<![\w-])(Credential=)(?!\[)([^/,\s\"']+)(/)")
-_LOOSE_SIGNATURE = re.compile(r"(?<![\w-])(Signature=)([0-9a-fA-F]{16,})")
+# SigV4 fragments outside a recognisable header (a repr of a header list, a log line). The
+# key id stops at `=` too: otherwise every `Credential=` of a long run without a `/` would
+# rescan the rest of the run (quadratic on a body full of them).
+_LOOSE_CREDENTIAL = re.compile(r"""(?<![\w-])Credential=(?!\[)([^/,\s"'=\\]++)/""")
+_LOOSE_SIGNATURE = re.compile(r"(?<![\w-])Signature=([0-9a-fA-F]{16,}+)")
 
 # `Bearer <token68>` wherever it stands; an auth-param list (`Bearer realm="x"`, as in
 # WWW-Authenticate) is not a credential and is left alone.
 _LOOSE_SCHEME = re.compile(
-    r"(?<![\w-])(Bearer|Basic)(\s+)(?![A-Za-z0-9._~+/-]+=\s*[\"A-Za-z0-9])([A-Za-z0-9._~+/-]{8,}=*)"
+    r"""(?<![\w-])(?:Bearer|Basic)\s++(?![A-Za-z0-9._~+/-]++=\s*+["A-Za-z0-9])([A-Za-z0-9._~+/-]{8,}+=*+)"""
 )
+
+# A JSON string escape, taken in pairs from the start so that `\\u0041` is an escaped
+# backslash followed by text, not an escaped `A`.
+_ESCAPE = re.compile(r"\\(?:u[0-9a-fA-F]{4}|[\s\S])")
+
+
+# -- spans inside a header value ----------------------------------------------------------
+
+
+def _authorization_spans(value: str, at: int = 0) -> Iterator[Span]:
+    """The secret parts of an Authorization value: everything but the scheme word (and SigV4's scope)."""
+    body = value.strip()
+    if not body:
+        return
+    start = at + len(value) - len(value.lstrip())
+    scheme, sep, rest = body.partition(" ")
+    if not sep:
+        yield start, start + len(body)
+        return
+    offset = start + len(scheme) + 1
+    if scheme.upper().startswith("AWS4-"):
+        for m in _SIGV4_SECRET.finditer(rest):
+            yield offset + m.start(2), offset + m.end(2)
+        return
+    token = rest.strip()
+    offset += len(rest) - len(rest.lstrip())
+    yield offset, offset + len(token)
+
+
+def _cookie_spans(value: str, at: int = 0) -> Iterator[Span]:
+    """Cookie names stay (they tell which session was sent); their values go."""
+    found = False
+    for m in _COOKIE_PAIR.finditer(value):
+        found = True
+        yield at + m.start(1), at + m.end(1)
+    if not found and value.strip():
+        yield at, at + len(value)
+
+
+def _set_cookie_spans(value: str, at: int = 0) -> Iterator[Span]:
+    """Only the first pair of a Set-Cookie is the cookie; the rest are attributes."""
+    name, eq, rest = value.partition("=")
+    if not eq:
+        if value.strip():
+            yield at, at + len(value)
+        return
+    start = at + len(name) + 1
+    yield start, start + len(rest.partition(";")[0])
+
+
+def _whole_spans(value: str, at: int = 0) -> Iterator[Span]:
+    if value.strip():
+        yield at, at + len(value)
+
+
+_BY_HEADER: dict[str, Callable[[str, int], Iterator[Span]]] = {
+    "authorization": _authorization_spans,
+    "proxy-authorization": _authorization_spans,
+    "cookie": _cookie_spans,
+    "set-cookie": _set_cookie_spans,
+    "x-amz-security-token": _whole_spans,
+}
+
+
+def _replace(text: str, spans: Iterable[Span]) -> str:
+    """`text` with every span (merged where they overlap or touch) replaced by MARK."""
+    merged: list[list[int]] = []
+    for start, end in sorted(s for s in spans if s[1] > s[0]):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    if not merged:
+        return text
+    out: list[str] = []
+    last = 0
+    for start, end in merged:
+        out.append(text[last:start])
+        out.append(MARK)
+        last = end
+    out.append(text[last:])
+    return "".join(out)
 
 
 def redact_authorization(value: str) -> str:
@@ -97,62 +208,190 @@ def redact_authorization(value: str) -> str:
     SigV4 keeps its scope and signed-header list (they explain a signature mismatch) and
     loses the access key id and the signature.
     """
-    stripped = value.strip()
-    if not stripped:
-        return value
-    scheme, sep, rest = stripped.partition(" ")
-    if not sep:
-        return MARK
-    if scheme.upper().startswith("AWS4-"):
-        rest = _SIGV4_CREDENTIAL.sub(lambda m: f"{m[1]}{MARK}{m[3]}", rest)
-        rest = _SIGV4_SIGNATURE.sub(lambda m: f"{m[1]}{MARK}", rest)
-        return f"{scheme} {rest.strip()}"
-    return f"{scheme} {MARK}"
+    return _replace(value, _authorization_spans(value))
 
 
-def _redact_cookie(value: str) -> str:
-    """Cookie names stay (they tell which session was sent); their values go."""
-    redacted, pairs = _COOKIE_PAIR.subn(lambda m: f"{m[1]}{m[2]}{MARK}", value)
-    return redacted if pairs or not value.strip() else MARK
+# -- spans of shapes in text ------------------------------------------------------------------
 
 
-def _redact_set_cookie(value: str) -> str:
-    """Only the first pair of a Set-Cookie is the cookie; the rest are attributes."""
-    name, eq, rest = value.partition("=")
-    if not eq:
-        return MARK
-    _, semi, attributes = rest.partition(";")
-    return f"{name}={MARK}{semi}{attributes}"
+def _group_spans(*groups: int) -> Callable[[re.Match[str]], Iterator[Span]]:
+    def spans(m: re.Match[str]) -> Iterator[Span]:
+        for g in groups:
+            yield m.span(g)
+
+    return spans
 
 
-def _redact_whole(_: str) -> str:
-    return MARK
+def _whole_match(m: re.Match[str]) -> Iterator[Span]:
+    yield m.span()
 
 
-_BY_HEADER: dict[str, Callable[[str], str]] = {
-    "authorization": redact_authorization,
-    "proxy-authorization": redact_authorization,
-    "cookie": _redact_cookie,
-    "set-cookie": _redact_set_cookie,
-    "x-amz-security-token": _redact_whole,
-}
+def _quoted_span(m: re.Match[str]) -> Iterator[Span]:
+    for g in _QUOTED_GROUPS:
+        if m.group(g) is not None:
+            yield m.span(g)
 
 
-def _forms(secret: str) -> set[str]:
-    """The encodings a known secret shows up in: raw, URL-encoded, JSON-escaped, base64."""
-    raw = secret.encode("utf-8")
-    forms = {
-        secret,
-        quote(secret, safe=""),
-        quote_plus(secret, safe=""),
-        json.dumps(secret, ensure_ascii=True)[1:-1],
-        json.dumps(secret, ensure_ascii=False)[1:-1],
-    }
+def _header_value_spans(m: re.Match[str]) -> Iterator[Span]:
+    rule = _BY_HEADER[m["name"].lower()]
+    for g in (*_QUOTED_GROUPS, "bare"):
+        if m.group(g) is not None:
+            yield from rule(m.group(g), m.start(g))
+            return
+
+
+_SHAPES: tuple[SpanRule, ...] = (
+    (_AUTH_IN_TEXT, _header_value_spans),
+    (_COOKIE_IN_TEXT, _header_value_spans),
+    (_TOKEN_IN_TEXT, _header_value_spans),
+    (_JSON_FIELD, _quoted_span),
+    (_PARAM_IN_TEXT, _group_spans(1)),
+    (_JWT, _whole_match),
+    (_AWS_ACCESS_KEY_ID, _whole_match),
+    (_LOOSE_CREDENTIAL, _group_spans(1)),
+    (_LOOSE_SIGNATURE, _group_spans(1)),
+    (_LOOSE_SCHEME, _group_spans(1)),
+)
+
+
+class _Escapes:
+    """The JSON escapes of a text: a decoded view for the shape rules, and the map back.
+
+    Only escapes that stand for an ordinary character are decoded (`\\/`, `\\u0041`); a
+    quote, a backslash or a control stays escaped, so the view keeps the text's structure
+    and a rule that stops at `\\"` in the text stops there in the view too.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.starts: list[int] = []  # every escape sequence, for alignment
+        self.ends: list[int] = []
+        self._orig: list[int] = []  # decoded escapes: where they start in the text,
+        self._view: list[int] = []  # where their character is in the view,
+        self._len: list[int] = []  # and how long they are in the text
+        parts: list[str] = []
+        last = 0
+        shrink = 0
+        for m in _ESCAPE.finditer(text):
+            start, end = m.span()
+            self.starts.append(start)
+            self.ends.append(end)
+            esc = m.group()
+            if esc == "\\/":
+                char = "/"
+            elif esc[1] == "u" and len(esc) == 6:
+                cp = int(esc[2:], 16)
+                if cp < 0x20 or cp in (0x22, 0x5C):
+                    continue
+                char = chr(cp)
+            else:
+                continue
+            parts.append(text[last:start])
+            parts.append(char)
+            last = end
+            self._orig.append(start)
+            self._view.append(start - shrink)
+            self._len.append(end - start)
+            shrink += end - start - 1
+        parts.append(text[last:])
+        self.view = "".join(parts) if self._orig else text
+
+    def _char(self, v: int) -> Span:
+        """Where the view's character at `v` is in the text."""
+        i = bisect.bisect_right(self._view, v) - 1
+        if i < 0:
+            return v, v + 1
+        if v == self._view[i]:
+            return self._orig[i], self._orig[i] + self._len[i]
+        pos = self._orig[i] + self._len[i] + (v - self._view[i] - 1)
+        return pos, pos + 1
+
+    def to_text(self, span: Span) -> Span:
+        start, end = span
+        if not self._orig:
+            return span
+        return self._char(start)[0], self._char(end - 1)[1]
+
+    def align(self, span: Span) -> Span:
+        """Widen a span so that it never starts or ends inside an escape sequence."""
+        start, end = span
+        i = bisect.bisect_right(self.starts, start) - 1
+        if i >= 0 and self.starts[i] < start < self.ends[i]:
+            start = self.starts[i]
+        j = bisect.bisect_right(self.starts, end - 1) - 1
+        if j >= 0 and self.starts[j] < end < self.ends[j]:
+            end = self.ends[j]
+        return start, end
+
+
+# -- known values -----------------------------------------------------------------------------
+
+_JSON_SHORT = {'"': '\\"', "\\": "\\\\", "/": "\\/", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _hex(n: int, width: int) -> str:
+    """`n` in hex, either case per digit (encoders differ: `\\u002f`, `\\u002F`, `%2f`)."""
+    return "".join(f"[{d}{d.upper()}]" if d.isalpha() else d for d in f"{n:0{width}x}")
+
+
+def _alternatives(options: list[str]) -> str:
+    return options[0] if len(options) == 1 else "(?:" + "|".join(options) + ")"
+
+
+def _json_char(c: str) -> str:
+    """Every form a JSON encoder may write `c` in. The options never start alike, so no backtracking."""
+    cp = ord(c)
+    options = []
+    if cp >= 0x20 and c not in '"\\':
+        options.append(re.escape(c))
+    if c in _JSON_SHORT:
+        options.append(re.escape(_JSON_SHORT[c]))
+    if cp > 0xFFFF:
+        high, low = 0xD800 + ((cp - 0x10000) >> 10), 0xDC00 + ((cp - 0x10000) & 0x3FF)
+        options.append(rf"\\u{_hex(high, 4)}\\u{_hex(low, 4)}")
+    else:
+        options.append(rf"\\u{_hex(cp, 4)}")
+    return _alternatives(options)
+
+
+def _url_char(c: str) -> str:
+    """Every form percent-encoding may write `c` in (`+` for a space, as forms do)."""
+    options = [] if c == "%" else [re.escape(c)]
+    options.append("".join(f"%{_hex(b, 2)}" for b in c.encode("utf-8", "surrogatepass")))
+    if c == " ":
+        options.append(r"\+")
+    return _alternatives(options)
+
+
+def _known_pattern(secret: str) -> re.Pattern[str]:
+    """One pattern for a secret in every form a transcript can hold it in.
+
+    As is (and with a raw `"`, `\\` or `%`), in any mix of JSON escapes, in any mix of
+    percent-encodings, and base64 (a Basic header, a token inside a token).
+    """
+    raw = secret.encode("utf-8", "surrogatepass")
+    literals = {secret}
     for b64 in (base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()):
-        forms.add(b64)
-        forms.add(b64.rstrip("="))
-    forms.discard("")
-    return forms
+        literals.add(b64)
+        literals.add(b64.rstrip("="))
+    literals.discard("")
+    options = [re.escape(s) for s in sorted(literals, key=lambda s: (-len(s), s))]
+    options.insert(0, "".join(_json_char(c) for c in secret))
+    options.insert(1, "".join(_url_char(c) for c in secret))
+    return re.compile("|".join(options))
+
+
+# -- JSON kept valid ------------------------------------------------------------------------------
+
+
+def _parses(text: str) -> bool:
+    try:
+        json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
+_DATA_PREFIX = re.compile(r"data: ?")
 
 
 class Redactor:
@@ -164,51 +403,117 @@ class Redactor:
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._lock = threading.Lock()
-        self._secrets: set[str] = set()
-        self._known: re.Pattern[str] | None = None
+        self._known: dict[str, re.Pattern[str]] = {}
         for s in secrets:
             self.add(s)
 
     def __repr__(self) -> str:
-        return f"Redactor({len(self._secrets)} known secrets)"
+        return f"Redactor({len(self._known)} known secrets)"
 
     def add(self, secret: str | None) -> None:
         """Remember a secret value; empty and already known values cost nothing."""
-        if not secret or secret in self._secrets:
+        if not secret or secret in self._known:
             return
+        pattern = _known_pattern(secret)
         with self._lock:
-            self._secrets.add(secret)
-            forms: set[str] = set()
-            for s in self._secrets:
-                forms |= _forms(s)
-            # Longest first, so a secret that contains another is removed whole.
-            alternation = "|".join(re.escape(f) for f in sorted(forms, key=lambda f: (-len(f), f)))
-            self._known = re.compile(alternation)
+            self._known = {**self._known, secret: pattern}
+
+    def add_url_secrets(self, url: str) -> None:
+        """Every value of `url`'s query and its userinfo become secrets of the run.
+
+        A server echoes what it was sent (a redirect's `Location`, a 404 page that quotes
+        the request), so an `?api_key=...` must be hunted in bodies and headers like a
+        token, as sent and decoded. Names stay: `api_key` tells the reader what was sent.
+        """
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            return
+        values: set[str] = set()
+        for pair in parts.query.split("&"):
+            _, _, value = pair.partition("=")
+            values.update({value, unquote(value), unquote_plus(value)})
+        values.update(v for _, v in parse_qsl(parts.query, keep_blank_values=True))
+        userinfo, at, _ = parts.netloc.rpartition("@")
+        if at:
+            for value in userinfo.split(":", 1):
+                values.update({value, unquote(value)})
+        for value in values:
+            if len(value) >= MIN_URL_SECRET:
+                self.add(value)
+
+    def spans(self, s: str) -> list[Span]:
+        """Where the secrets in `s` are (merged by the caller): the shapes and the known values."""
+        escapes = _Escapes(s) if "\\" in s else None
+        view = escapes.view if escapes is not None else s
+        found: list[Span] = []
+        for pattern, spans_of in _SHAPES:
+            for m in pattern.finditer(view):
+                found.extend(spans_of(m))
+        if escapes is not None:
+            found = [escapes.to_text(sp) for sp in found if sp[1] > sp[0]]
+        for pattern in self._known.values():
+            found.extend(m.span() for m in pattern.finditer(s))
+        if escapes is not None and escapes.starts:
+            found = [escapes.align(sp) for sp in found if sp[1] > sp[0]]
+        return found
 
     def text(self, s: str) -> str:
-        """Redact free text: bodies, transcripts, error messages."""
+        """Redact free text: bodies, transcripts, error messages. A JSON document stays valid JSON."""
         if not s:
             return s
-        for pattern in (_AUTH_IN_TEXT, _COOKIE_IN_TEXT, _TOKEN_IN_TEXT):
-            s = pattern.sub(_redact_header_in_text, s)
-        s = _JSON_FIELD.sub(lambda m: f'{m["k"]}"{MARK}"', s)
-        s = _PARAM_IN_TEXT.sub(lambda m: f"{m[1]}{m[2]}{MARK}" if m[3] else m[0], s)
-        s = _JWT.sub(MARK, s)
-        s = _AWS_ACCESS_KEY_ID.sub(MARK, s)
-        s = _LOOSE_CREDENTIAL.sub(lambda m: f"{m[1]}{MARK}{m[3]}", s)
-        s = _LOOSE_SIGNATURE.sub(lambda m: f"{m[1]}{MARK}", s)
-        s = _LOOSE_SCHEME.sub(lambda m: f"{m[1]}{m[2]}{MARK}", s)
-        # Known values last: replacing one first could split a token or a signature so
-        # that its shape no longer matches and the rest of it would leak.
-        known = self._known
-        if known is not None:
-            s = known.sub(MARK, s)
-        return s
+        out = _replace(s, self.spans(s))
+        if out == s:
+            return s
+        return self._keep_json(s, out)
+
+    # -- JSON validity ------------------------------------------------------------------------
+
+    def _keep_json(self, original: str, redacted: str) -> str:
+        """If a JSON document (or an event stream's JSON data line) stopped parsing, redact it by value."""
+        if _parses(redacted):
+            return redacted
+        if _parses(original):
+            return self._json_by_value(original)
+        before, after = original.split("\n"), redacted.split("\n")
+        if len(before) != len(after):
+            return redacted
+        lines = []
+        for b, a in zip(before, after, strict=True):
+            if a != b:
+                prefix = m.group() if (m := _DATA_PREFIX.match(b)) else ""
+                cr = "\r" if b.endswith("\r") and a.endswith("\r") else ""
+                b_json, a_json = b[len(prefix):len(b) - len(cr)], a[len(prefix):len(a) - len(cr)]
+                if a.startswith(prefix) and not _parses(a_json) and _parses(b_json):
+                    a = prefix + self._json_by_value(b_json) + cr
+            lines.append(a)
+        return "\n".join(lines)
+
+    def _json_by_value(self, original: str) -> str:
+        """Redact each string (keys too) and each number that holds a secret; the result is JSON again."""
+        compact = '": ' not in original
+        try:
+            value = self._redact_value(json.loads(original))
+            return json.dumps(value, ensure_ascii=False, separators=(",", ":") if compact else None)
+        except (ValueError, RecursionError):
+            return json.dumps(MARK)
+
+    def _redact_value(self, v: object) -> object:
+        if isinstance(v, str):
+            return self.text(v)
+        if isinstance(v, dict):
+            return {self.text(k): self._redact_value(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [self._redact_value(x) for x in v]
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            shown = json.dumps(v)
+            return MARK if self.text(shown) != shown else v
+        return v
+
+    # -- structured values ----------------------------------------------------------------
 
     def url(self, u: str) -> str:
         """Redact a URL for display: no userinfo, no query values (API keys ride there)."""
-        from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
         try:
             parts = urlsplit(u)
             netloc = parts.netloc.rpartition("@")[2] if "@" in parts.netloc else parts.netloc
@@ -224,18 +529,8 @@ class Redactor:
             lname = name.lower()
             rule = _BY_HEADER.get(lname)
             if rule is not None:
-                value = rule(value)
+                value = _replace(value, rule(value, 0))
             elif _SECRET_HEADER_NAME.search(lname):
                 value = MARK
             out[name] = self.text(value)
         return out
-
-
-def _redact_header_in_text(m: re.Match[str]) -> str:
-    rule = _BY_HEADER[m["name"].lower()]
-    prefix = f'{m["q"]}{m["name"]}{m["q"]}{m["sep"]}'
-    if m["dq"] is not None:
-        return f'{prefix}"{rule(m["dq"])}"'
-    if m["sq"] is not None:
-        return f"{prefix}'{rule(m['sq'])}'"
-    return prefix + rule(m["bare"])

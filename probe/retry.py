@@ -8,12 +8,12 @@ idempotent: a probe must not refund an order twice. Every attempt stays in the r
 
 from __future__ import annotations
 
+import asyncio
 import random
-import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_attempt, stop_before_delay
+from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_attempt, stop_before_delay
 
 from probe.exchange import NOT_SENT_ERRORS
 from probe.outcome import RETRYABLE, Exchange, Judgement, Outcome
@@ -37,7 +37,7 @@ def may_retry(method: str, attempt: Attempt, policy: RetryPolicy) -> bool:
     if judgement.outcome not in RETRYABLE:
         return False
     if method != "tools/call" or policy.idempotent:
-        return True
+        return True  # lists, handshakes, notifications and token fetches change nothing
     if judgement.outcome is Outcome.THROTTLED and exchange.status == 429:
         return True  # refused at the gateway's front door: the tool never ran
     # Only a connection that never carried the request is provably harmless to repeat.
@@ -53,20 +53,20 @@ def backoff_s(attempt_number: int, policy: RetryPolicy, retry_after_s: float | N
     return wait
 
 
-def run_with_retries(
+async def run_with_retries(
     method: str,
-    do_attempt: Callable[[int], Attempt],
+    do_attempt: Callable[[int], Awaitable[Attempt]],
     policy: RetryPolicy,
     *,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     rng: random.Random | None = None,
 ) -> list[Attempt]:
-    """Run `do_attempt(attempt_number)` until its outcome is final; return every attempt."""
+    """Run `await do_attempt(attempt_number)` until its outcome is final; return every attempt."""
     attempts: list[Attempt] = []
     rand = rng or random.Random()
 
-    def attempt() -> Attempt:
-        result = do_attempt(len(attempts) + 1)
+    async def attempt() -> Attempt:
+        result = await do_attempt(len(attempts) + 1)
         attempts.append(result)
         return result
 
@@ -74,7 +74,7 @@ def run_with_retries(
         _, judgement = state.outcome.result()  # type: ignore[union-attr]
         return backoff_s(state.attempt_number, policy, judgement.detail.retry_after_s, rand)
 
-    retrying = Retrying(
+    retrying = AsyncRetrying(
         # No attempt starts that could end past the budget: the wait before it and its own timeout count.
         stop=stop_after_attempt(policy.retries + 1)
         | stop_before_delay(max(0.0, policy.max_time_s - policy.attempt_timeout_s)),
@@ -83,5 +83,5 @@ def run_with_retries(
         sleep=sleep,
         retry_error_callback=lambda state: state.outcome.result(),  # type: ignore[union-attr]
     )
-    retrying(attempt)
+    await retrying(attempt)
     return attempts

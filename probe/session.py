@@ -1,28 +1,35 @@
-"""MCP over the recorded transport: handshake or stateless envelope, list pages, one call.
+"""MCP over the recorder: handshake or stateless envelope, list pages, one call.
 
 Each public method returns a `Step`: the verdict plus every exchange behind it. The
 session sends only what the protocol needs (initialize + initialized, the list pages,
-the call); it does not end the session with DELETE, which AgentCore does not require
-and which would be one more request on every scheduled probe.
+the call, and a GET to resume an event stream the server closed early); it does not end
+the session with DELETE, which AgentCore does not require and which would be one more
+request on every scheduled probe.
+
+Protocol state (the session id, the negotiated version, tool names) is read from the raw
+answer; the step holds the redacted record, and names that reach a report pass the
+redactor too (a server can echo a token as a tool name).
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import itertools
+import json
+import time
 from typing import Any
+
+import httpx2
 
 from probe import __version__
 from probe.classify import HINTS, classify, result_text, visible_tools
-from probe.exchange import Posted, Transport
-from probe.outcome import Detail, Judgement, Outcome, Step
+from probe.exchange import Posted, Recorder
+from probe.outcome import Detail, Exchange, Judgement, Outcome, Step
 from probe.retry import Attempt, RetryPolicy, run_with_retries
-from probe.wire import decode_body
+from probe.spec import DEFAULT_VERSION, HANDSHAKE_VERSIONS, STATELESS_VERSIONS, SUPPORTED_VERSIONS
+from probe.wire import decode_body, media_type
 
-HANDSHAKE_VERSIONS = ("2025-03-26", "2025-06-18", "2025-11-25")
-STATELESS_VERSIONS = ("2026-07-28",)
-SUPPORTED_VERSIONS = HANDSHAKE_VERSIONS + STATELESS_VERSIONS
-DEFAULT_VERSION = "2025-11-25"
 CLIENT_INFO = {"name": "agentcore-probe", "version": __version__}
 
 # 2026-07-28 carries the envelope in every request's params._meta.
@@ -30,22 +37,41 @@ META_PROTOCOL_VERSION = "io.modelcontextprotocol/protocolVersion"
 META_CLIENT_INFO = "io.modelcontextprotocol/clientInfo"
 META_CLIENT_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"
 
+MAX_RESUMPTIONS = 5  # reconnections of one event stream before the answer is judged as it stands
+DEFAULT_RETRY_MS = 1000  # what to wait before resuming when the server sent no `retry:`
+
 
 class McpSession:
-    def __init__(self, transport: Transport, *, protocol_version: str | None, retry: RetryPolicy) -> None:
-        self.transport = transport
+    """One MCP session on a recorder: what a client does, step by step, with every exchange kept."""
+
+    def __init__(
+        self,
+        recorder: Recorder,
+        url: str,
+        *,
+        protocol_version: str | None,
+        retry: RetryPolicy,
+        timeout: float,
+        auth: httpx2.Auth | None = None,
+    ) -> None:
+        self.recorder = recorder
+        self.url = url
+        self.timeout = timeout
+        self.auth = auth
         self.requested_version = protocol_version or DEFAULT_VERSION
         self.protocol_version = self.requested_version
         self.stateless = self.requested_version in STATELESS_VERSIONS
         self.retry = retry
         self.session_id: str | None = None
         self.server_info: dict[str, Any] = {}
+        self.raw_tools: list[str] = []  # tool names as the server sent them (protocol state, never printed)
+        self.current: list[Exchange] = []  # the exchanges of the step in progress (a cut run still shows them)
         self._ids = itertools.count(1)
 
     # -- plumbing -------------------------------------------------------------------------
 
     def _headers(self, method: str, params: dict[str, Any] | None) -> dict[str, str]:
-        headers: dict[str, str] = {}
+        headers = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
         if method != "initialize" and self.protocol_version != "2025-03-26":
             headers["mcp-protocol-version"] = self.protocol_version
         if self.session_id:
@@ -71,125 +97,253 @@ class McpSession:
             msg["params"] = params
         return msg
 
-    def _request(self, method: str, params: dict[str, Any] | None) -> tuple[list[Attempt], Posted]:
+    async def _post(self, method: str, message: dict[str, Any], attempt: int, *, notify: bool = False) -> Posted:
+        rpc_id = message.get("id")
+        body = json.dumps(message, separators=(",", ":"), allow_nan=False)
+        posted = await self.recorder.send(
+            self.url, content=body, headers=self._headers(method, message.get("params")), timeout=self.timeout,
+            auth=self.auth, rpc_method=method, rpc_id=rpc_id, attempt=attempt,
+            done=None if notify else _answered_check(rpc_id), read_body=not notify,
+        )
+        self.current.append(posted.record)
+        return posted
+
+    async def _request(self, method: str, params: dict[str, Any] | None) -> tuple[list[Attempt], Posted]:
         """One JSON-RPC request with retries; returns every attempt and the last raw answer.
 
         Every attempt gets a fresh JSON-RPC id: ids must not be reused within a session.
         """
-        headers = self._headers(method, params)
         last: list[Posted] = []
 
-        def attempt(n: int) -> Attempt:
-            posted = self.transport.post(self._message(method, params), headers=headers, attempt=n)
+        async def attempt(n: int) -> Attempt:
+            deadline = time.monotonic() + self.timeout
+            posted = await self._post(method, self._message(method, params), n)
+            posted = await self._resume(method, posted, n, deadline)
             last[:] = [posted]
-            return posted.record, self._redacted(classify(method, posted.record))
+            return posted.record, self._redacted(classify(method, posted.raw))
 
-        return run_with_retries(method, attempt, self.retry), last[0]
+        return await run_with_retries(method, attempt, self.retry), last[0]
+
+    async def _resume(self, method: str, posted: Posted, attempt: int, deadline: float) -> Posted:
+        """Reconnect to an event stream the server closed before the answer (Streamable HTTP resumability).
+
+        The server may end the response stream after an event with an `id`; the client then
+        GETs the endpoint with `Last-Event-ID`, after the stream's `retry` delay, to receive
+        the rest. Bounded by the request's own deadline; each reconnection is recorded.
+        """
+        rpc_id = posted.raw.rpc_id
+        for _ in range(MAX_RESUMPTIONS):
+            raw = posted.raw
+            if raw.status != 200 or media_type(raw.headers.get("content-type")) != "text/event-stream":
+                return posted
+            decoded = decode_body(raw.headers.get("content-type"), raw.body)
+            if decoded.response_for(rpc_id) is not None or decoded.problem or raw.body_truncated or raw.error:
+                return posted
+            last_id, retry_ms = stream_position(raw.body)
+            if last_id is None:
+                return posted
+            wait = (retry_ms if retry_ms is not None else DEFAULT_RETRY_MS) / 1000
+            left = deadline - time.monotonic()
+            if left <= wait:
+                return posted
+            await asyncio.sleep(wait)
+            headers = {"accept": "text/event-stream", "last-event-id": last_id}
+            if self.protocol_version != "2025-03-26":
+                headers["mcp-protocol-version"] = self.protocol_version
+            if self.session_id:
+                headers["mcp-session-id"] = self.session_id
+            posted = await self.recorder.send(
+                self.url, method="GET", headers=headers, timeout=max(deadline - time.monotonic(), 0.001),
+                auth=self.auth, rpc_method=method, rpc_id=rpc_id, attempt=attempt, done=_answered_check(rpc_id),
+            )
+            self.current.append(posted.record)
+        return posted
 
     def _redacted(self, j: Judgement) -> Judgement:
         """Decoded JSON can unescape a secret the raw-text redaction could not see (`\\u0041`)."""
-        r = self.transport.redactor.text
+        r = self.recorder.redactor.text
         d = j.detail
         detail = dataclasses.replace(
             d, **{k: r(v) for k in ("message", "reason", "policy_id", "debug", "www_authenticate")
                   if isinstance(v := getattr(d, k), str)})
-        return Judgement(j.outcome, detail, j.hint)
+        hint = r(j.hint) if j.hint else j.hint
+        return Judgement(j.outcome, detail, hint)
 
     @staticmethod
-    def _result(method: str, posted: Posted) -> Any:
+    def _result(posted: Posted) -> Any:
         """The result of the raw answer (protocol state never comes from the redacted record)."""
         decoded = decode_body(posted.raw_headers.get("content-type"), posted.raw_body)
-        response = decoded.response_for(posted.record.rpc_id)
+        response = decoded.response_for(posted.raw.rpc_id)
         return response.get("result") if response else None
 
-    @staticmethod
-    def _step(method: str, attempts: list[Attempt], **data: Any) -> Step:
-        exchanges = [ex for ex, _ in attempts]
+    def _step(self, method: str, attempts: list[Attempt], started: float, **data: Any) -> Step:
         last = attempts[-1][1]
-        return Step(method=method, outcome=last.outcome, exchanges=exchanges, detail=last.detail,
-                    hint=last.hint, data=data)
+        step = Step(method=method, outcome=last.outcome, exchanges=list(self.current), detail=last.detail,
+                    hint=last.hint, data=data, elapsed_ms=round((time.perf_counter() - started) * 1000, 1))
+        self.current = []
+        return step
+
+    def begin(self) -> float:
+        self.current = []
+        return time.perf_counter()
 
     # -- the protocol steps -----------------------------------------------------------------
 
-    def initialize(self) -> Step:
+    async def initialize(self) -> Step:
         """Handshake (2025-*); negotiates the version the server answers with."""
+        started = self.begin()
         params = {"protocolVersion": self.requested_version, "capabilities": {}, "clientInfo": CLIENT_INFO}
-        attempts, posted = self._request("initialize", params)
+        attempts, posted = await self._request("initialize", params)
         ex, judgement = attempts[-1]
         if judgement.outcome is not Outcome.OK:
-            return self._step("initialize", attempts)
-        result = self._result("initialize", posted)
+            return self._step("initialize", attempts, started)
+        result = self._result(posted)
         version = result.get("protocolVersion")
         self.server_info = result.get("serverInfo") if isinstance(result.get("serverInfo"), dict) else {}
         self.session_id = posted.raw_headers.get("mcp-session-id")
         if version not in HANDSHAKE_VERSIONS:
+            shown = self.recorder.redactor.text(repr(version)[:80])
             bad = Judgement(
                 Outcome.PROTOCOL_ERROR,
-                Detail(message=f"server chose protocol version {version!r}, which the probe does not speak",
-                       request_id=ex.headers.get("x-amzn-requestid")),
+                Detail(message=f"server chose protocol version {shown}, which the probe does not speak",
+                       request_id=ex.headers.get("x-amzn-requestid"), rule="initialize_version"),
                 f"Try --protocol-version with one of {', '.join(SUPPORTED_VERSIONS)}.",
             )
-            return self._step("initialize", [*attempts[:-1], (ex, bad)])
+            return self._step("initialize", [*attempts[:-1], (ex, bad)], started)
         self.protocol_version = version
-        # The initialized notification completes the handshake; its answer is recorded too.
-        note = self._message("notifications/initialized", None, notify=True)
-        note_ex = self.transport.post(note, headers=self._headers("notifications/initialized", None)).record
-        note_j = self._redacted(classify("notifications/initialized", note_ex))
-        step = self._step("initialize", attempts, server_info=self.server_info, protocol_version=version,
+        # The initialized notification completes the handshake. Nothing is expected in its answer,
+        # so only the status is read: a server may hold an event stream open there.
+        note_attempts = await run_with_retries(
+            "notifications/initialized", self._notify_attempt, self.retry)
+        step = self._step("initialize", attempts, started, protocol_version=version,
                           session=bool(self.session_id))
-        step.exchanges.append(note_ex)
+        _, note_j = note_attempts[-1]
         if note_j.outcome is not Outcome.OK:
             step.outcome, step.detail, step.hint = note_j.outcome, note_j.detail, note_j.hint
         return step
 
-    def list_tools(self, max_pages: int) -> Step:
-        """Follow nextCursor to the end, bounded; a repeated cursor is a server loop, not a list."""
+    async def _notify_attempt(self, n: int) -> Attempt:
+        note = self._message("notifications/initialized", None, notify=True)
+        posted = await self._post("notifications/initialized", note, n, notify=True)
+        return posted.record, self._redacted(classify("notifications/initialized", posted.raw))
+
+    async def list_tools(self, max_pages: int, wanted: str | None = None) -> Step:
+        """Follow nextCursor to the end, bounded; a repeated cursor is a server loop, not a list.
+
+        When the bound is reached but the tool to call was already listed, the run goes on:
+        the bound protects the probe, it is not a verdict on the gateway.
+        """
+        started = self.begin()
         attempts_all: list[Attempt] = []
         names: list[str] = []
         cursor: str | None = None
         seen: set[str] = set()
         for page in range(1, max_pages + 1):
             params = {"cursor": cursor} if cursor else None
-            attempts, posted = self._request("tools/list", params)
+            attempts, posted = await self._request("tools/list", params)
             attempts_all.extend(attempts)
             _, judgement = attempts[-1]
             if judgement.outcome is not Outcome.OK:
-                return self._step("tools/list", attempts_all, tools=names, pages=page)
-            result = self._result("tools/list", posted)
+                return self._list_step(attempts_all, started, names, page, partial=bool(names) or page > 1)
+            result = self._result(posted)
             names.extend(t["name"] for t in result["tools"])
             cursor = result.get("nextCursor") or None
             if cursor is None:
-                return self._list_done(attempts_all, names, page)
+                step = self._list_step(attempts_all, started, names, page)
+                return self._empty(step) if not visible_tools(self.raw_tools) else step
             if cursor in seen:
-                return self._list_failed(attempts_all, names, page, f"the server repeated cursor {cursor!r}")
+                shown = self.recorder.redactor.text(repr(cursor)[:80])
+                return self._list_failed(attempts_all, started, names, page, f"the server repeated cursor {shown}",
+                                         "The server's paging does not terminate.")
             seen.add(cursor)
-        return self._list_failed(attempts_all, names, max_pages,
-                                 f"more than {max_pages} pages; raise --max-pages if that is expected")
+        if wanted is not None and wanted in names:
+            step = self._list_step(attempts_all, started, names, max_pages, partial=True)
+            step.data["bound_reached"] = True
+            step.hint = (f"Stopped at --max-pages {max_pages} with more pages to come; the tool to call was "
+                         "already listed, so the run goes on.")
+            return step
+        return self._list_failed(
+            attempts_all, started, names, max_pages,
+            f"reached --max-pages {max_pages} and the server still offered a next page: the tool list is incomplete",
+            "Raise --max-pages if the gateway really lists that many pages; otherwise its paging does not end.")
 
-    def _list_done(self, attempts: list[Attempt], names: list[str], pages: int) -> Step:
-        step = self._step("tools/list", attempts, tools=names, pages=pages)
-        if not visible_tools(names):
-            step.outcome = Outcome.EMPTY_TOOLS
-            step.detail = Detail(
-                message="tools/list answered with no tools" + (" but the search tool" if names else ""),
-                request_id=step.detail.request_id,
-                trace_id=step.detail.trace_id,
-            )
-            step.hint = HINTS["empty_tools"]
+    def _list_step(self, attempts: list[Attempt], started: float, names: list[str], pages: int,
+                   *, partial: bool = False) -> Step:
+        self.raw_tools = list(dict.fromkeys(names))  # a page walk that repeats a name lists it once
+        redact = self.recorder.redactor.text
+        shown = list(dict.fromkeys(redact(n) for n in self.raw_tools))
+        data: dict[str, Any] = {"tools": shown, "pages": pages}
+        if partial:
+            data["partial"] = True
+        if len(names) != len(self.raw_tools):
+            data["duplicates"] = len(names) - len(self.raw_tools)
+        return self._step("tools/list", attempts, started, **data)
+
+    @staticmethod
+    def _empty(step: Step) -> Step:
+        step.outcome = Outcome.EMPTY_TOOLS
+        step.detail = Detail(
+            message="tools/list answered with no tools" + (" but the search tool" if step.data["tools"] else ""),
+            request_id=step.detail.request_id, trace_id=step.detail.trace_id, rule="empty_tools",
+        )
+        step.hint = HINTS["empty_tools"]
         return step
 
-    def _list_failed(self, attempts: list[Attempt], names: list[str], pages: int, why: str) -> Step:
-        step = self._step("tools/list", attempts, tools=names, pages=pages)
+    def _list_failed(self, attempts: list[Attempt], started: float, names: list[str], pages: int, why: str,
+                     hint: str) -> Step:
+        step = self._list_step(attempts, started, names, pages, partial=True)
         step.outcome = Outcome.PROTOCOL_ERROR
-        step.detail = Detail(message=why, request_id=step.detail.request_id)
-        step.hint = "The server's paging does not terminate."
+        step.detail = Detail(message=why, request_id=step.detail.request_id, rule="paging")
+        step.hint = hint
         return step
 
-    def call_tool(self, name: str, arguments: dict[str, Any]) -> Step:
-        attempts, posted = self._request("tools/call", {"name": name, "arguments": arguments})
+    async def call_tool(self, name: str, arguments: dict[str, Any]) -> Step:
+        started = self.begin()
+        attempts, posted = await self._request("tools/call", {"name": name, "arguments": arguments})
         _, judgement = attempts[-1]
         data: dict[str, Any] = {"tool": name}
         if judgement.outcome is Outcome.OK:
-            data["result_text"] = self.transport.redactor.text(result_text(self._result("tools/call", posted))[:2000])
-        return self._step("tools/call", attempts, **data)
+            data["result_text"] = self.recorder.redactor.text(result_text(self._result(posted))[:2000])
+        step = self._step("tools/call", attempts, started, **data)
+        if judgement.outcome in (Outcome.SERVER_ERROR, Outcome.TRANSPORT_ERROR) and not self.retry.idempotent \
+                and len(attempts) == 1 and self.retry.retries > 0:
+            step.hint = (f"{step.hint or ''} The call was not repeated: it may have reached the tool. "
+                         "Pass --idempotent if repeating it is harmless.").strip()
+        return step
 
+
+def _answered_check(rpc_id: Any) -> Any:
+    """A `done` test for the recorder: has an event stream already delivered the response to `rpc_id`?"""
+    if rpc_id is None:
+        return None
+
+    def done(raw: bytes) -> bool:
+        if b"\n\n" not in raw and b"\r\r" not in raw and b"\r\n\r\n" not in raw:
+            return False  # cheap check first: no event has ended yet
+        decoded = decode_body("text/event-stream", raw.decode("utf-8", errors="replace"))
+        return decoded.response_for(rpc_id) is not None
+
+    return done
+
+
+def stream_position(text: str) -> tuple[str | None, int | None]:
+    """The last event id and the last `retry:` value of an event stream (WHATWG rules).
+
+    An `id:` sets the last-event-id buffer even on an event with no data (the priming event
+    a resumable server sends first); an id with a NUL is ignored; `retry:` must be digits.
+    """
+    last_id: str | None = None
+    retry: int | None = None
+    pending_id: str | None = None
+    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        if line == "":
+            if pending_id is not None:
+                last_id, pending_id = pending_id, None
+            continue
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "id" and "\x00" not in value:
+            pending_id = value
+        elif name == "retry" and value.isdigit():
+            retry = int(value)
+    return (last_id or None), retry

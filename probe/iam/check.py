@@ -34,12 +34,21 @@ from probe.iam import needs, remedy
 from probe.iam.decide import Decider, Method, unknown
 from probe.iam.gateway import GatewayFacts, aws_failures, client, describe_error, describe_gateway, make_session
 from probe.iam.needs import RequiredPermission
-from probe.iam.roles import is_service_linked, role_name_and_path
+from probe.iam.roles import is_service_linked, read_role_tags, role_name_and_path
 
 if TYPE_CHECKING:
     import boto3
 
-__all__ = ["EXIT_CODES", "IamCheck", "Method", "Verdict", "check_gateway", "gateway_notes", "policy_mode_notes"]
+__all__ = [
+    "EXIT_CODES",
+    "EXIT_LAMBDA_MISSING",
+    "IamCheck",
+    "Method",
+    "Verdict",
+    "check_gateway",
+    "gateway_notes",
+    "policy_mode_notes",
+]
 
 Verdict = Literal["ok", "missing_permissions", "unknown"]
 MISSING_REASONS = ("implicit_deny", "explicit_deny", "boundary")
@@ -48,6 +57,9 @@ EXIT_OK = 0
 EXIT_UNREADABLE = 2  # even the gateway could not be read: a usage or access problem
 EXIT_MISSING = 3
 EXIT_UNKNOWN = 4
+# 5 is `iam fix`'s "refused". Policy evaluation is not at fault, but a Lambda target's
+# lambda:InvokeFunction is surely denied: tool calls to that target fail.
+EXIT_LAMBDA_MISSING = 6
 EXIT_CODES: dict[str, int] = {"ok": EXIT_OK, "missing_permissions": EXIT_MISSING, "unknown": EXIT_UNKNOWN}
 
 
@@ -73,6 +85,8 @@ class IamCheck:
     remediation_changes: list[str] = field(default_factory=list)
     lambda_to_grant: list[str] = field(default_factory=list)  # the Lambda ARNs an offered policy grants
     context: dict[str, str] = field(default_factory=dict)  # the condition keys assumed for the role's requests
+    resource_context: dict[str, dict[str, str]] = field(default_factory=dict)  # per resource (its tags)
+    tags: dict[str, dict[str, str] | None] = field(default_factory=dict)  # role/gateway/policy_engine; None: unread
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     gateway: GatewayFacts | None = None
@@ -90,10 +104,22 @@ class IamCheck:
         return [d for d in self.lambda_pairs if d["decision"] in MISSING_REASONS]
 
     @property
+    def lambda_uninvokable(self) -> list[str]:
+        """The Lambda targets the role surely cannot invoke (their ARNs)."""
+        return [d["resource"] for d in self.lambda_missing]
+
+    @property
     def exit_code(self) -> int:
-        """0 ok, 3 missing permissions, 4 undecided, 2 the gateway itself could not be read."""
+        """0 ok, 3 missing permissions, 6 a Lambda target cannot be invoked, 4 undecided,
+        2 the gateway itself could not be read.
+
+        The verdict stays about policy evaluation; a Lambda target that surely cannot be
+        invoked beats "undecided" (it is certain and worth acting on) but not "missing".
+        """
         if not self.gateway_read:
             return EXIT_UNREADABLE
+        if self.verdict != "missing_permissions" and self.lambda_missing:
+            return EXIT_LAMBDA_MISSING
         return EXIT_CODES[self.verdict]
 
     @property
@@ -143,6 +169,9 @@ class IamCheck:
             "remediation_blocked": list(self.remediation_blocked),
             "remediation_changes": list(self.remediation_changes),
             "assumed_context": dict(self.context),
+            "assumed_resource_context": {arn: dict(keys) for arn, keys in self.resource_context.items()},
+            "tags": {k: (dict(v) if v is not None else None) for k, v in self.tags.items()},
+            "lambda_uninvokable": self.lambda_uninvokable,
             "errors": list(self.errors),
             "notes": list(self.notes),
             "manual_check": self.manual_check,
@@ -162,7 +191,7 @@ def check_gateway(
         result.errors.append(describe_error("session", exc))
         return result
 
-    facts = describe_gateway(gateway_id=gateway_id, region=region, session=session)
+    facts = describe_gateway(gateway_id=gateway_id, region=region, session=session, tags=True)
     result.gateway = facts
     result.errors.extend(facts.read_errors)
     result.gateway_id = facts.gateway_id
@@ -192,6 +221,7 @@ def check_gateway(
         except failures as exc:
             result.errors.append(describe_error("session", exc))
         if decider is not None:
+            _tag_context(result, facts, decider)
             decided = decider.decide(pairs)
             result.method = decider.method
         else:
@@ -201,6 +231,24 @@ def check_gateway(
     if result.verdict == "ok" and facts.policy_engine_arn:
         result.notes.append(not_covered_note(facts, result.method))
     return result
+
+
+def _tag_context(result: IamCheck, facts: GatewayFacts, decider: Decider) -> None:
+    """The role's tags (aws:PrincipalTag/*) and the gateway's and engine's (aws:ResourceTag/*) as context.
+
+    A family whose tags were all read is complete: any other key of it is absent. That
+    assumes the gateway's role session carries no session tags (AgentCore documents none).
+    """
+    role_tags = read_role_tags(decider.iam, decider.role_arn, result.errors)
+    result.tags = {"role": role_tags, "gateway": facts.gateway_tags, "policy_engine": facts.engine_tags}
+    if role_tags is not None:
+        result.context.update({f"aws:PrincipalTag/{k}": v for k, v in role_tags.items()})
+        decider.complete_families[""] = ("aws:PrincipalTag/*",)
+    for arn, tags in ((facts.gateway_arn, facts.gateway_tags), (facts.policy_engine_arn, facts.engine_tags)):
+        if arn and tags is not None:
+            decider.resource_context[arn] = {f"aws:ResourceTag/{k}": v for k, v in tags.items()}
+            decider.complete_families[arn] = ("aws:ResourceTag/*",)
+    result.resource_context = {arn: dict(keys) for arn, keys in decider.resource_context.items()}
 
 
 def _conclude(

@@ -43,12 +43,19 @@ class Decider:
     """Decides pairs for one role, remembering which way worked and what it read.
 
     `errors` is shared with the caller's report: every AWS failure becomes one line there.
+    `context` holds the condition keys every pair shares, `resource_context` those of one
+    resource (its `aws:ResourceTag/*`); `complete_families` names key families whose every
+    key was read (all the role's tags, all of a resource's tags), so any other key of the
+    family is known absent offline ("" for every pair, else the resource's ARN). The
+    simulation cannot be told that a key is absent, so it gets the values only.
     """
 
     iam: Any
     role_arn: str
     context: dict[str, str]
     errors: list[str]
+    resource_context: dict[str, dict[str, str]] = field(default_factory=dict)
+    complete_families: dict[str, tuple[str, ...]] = field(default_factory=dict)
     method: Method | None = None
     role: RolePolicies | None = None
     _role_failed: bool = field(default=False, repr=False)
@@ -64,7 +71,9 @@ class Decider:
     def decide(self, pairs: Sequence[RequiredPermission]) -> list[Any]:
         """Simulation first; the offline evaluator when the simulation is not available."""
         try:
-            decided = simulate_pairs(self.iam, self.role_arn, [p.pair for p in pairs], self.context)
+            decided = simulate_pairs(
+                self.iam, self.role_arn, [p.pair for p in pairs], self.context, resource_context=self.resource_context
+            )
             self.method = "simulate"
             return decided
         except SimulationUnavailable as exc:
@@ -75,7 +84,7 @@ class Decider:
         self.method = "offline"
         out = []
         for p in pairs:
-            decision = evaluate(p.action, p.resource, role.identity, role.boundary, self.context)
+            decision = evaluate(p.action, p.resource, role.identity, role.boundary, self.offline_context(p.resource))
             out.append(partial_view(decision, role.unread_identity, role.boundary_unread))
         return out
 
@@ -91,7 +100,12 @@ class Decider:
         if self.method == "simulate":
             try:
                 decided = simulate_pairs(
-                    self.iam, self.role_arn, [p.pair for p in pairs], self.context, extra_policies=[policy]
+                    self.iam,
+                    self.role_arn,
+                    [p.pair for p in pairs],
+                    self.context,
+                    extra_policies=[policy],
+                    resource_context=self.resource_context,
                 )
                 return [_from_simulation(d, self.boundary_label) for d in decided]
             except SimulationUnavailable as exc:
@@ -103,10 +117,19 @@ class Decider:
         identity = [s for s in role.identity if not (s.kind == "inline" and s.name == name)] + [proposed]
         return [
             _from_offline(
-                evaluate(p.action, p.resource, identity, role.boundary, self.context), role, self.boundary_label
+                evaluate(p.action, p.resource, identity, role.boundary, self.offline_context(p.resource)),
+                role,
+                self.boundary_label,
             )
             for p in pairs
         ]
+
+    def offline_context(self, resource: str) -> dict[str, Any]:
+        """The condition context of one pair for the offline evaluator."""
+        ctx: dict[str, Any] = {**self.context, **self.resource_context.get(resource, {})}
+        for family in (*self.complete_families.get("", ()), *self.complete_families.get(resource, ())):
+            ctx[family] = []
+        return ctx
 
     def _load_role(self) -> RolePolicies | None:
         if self.role is None and not self._role_failed:

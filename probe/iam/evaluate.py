@@ -20,14 +20,35 @@ one condition settled false does not apply even if another of its conditions is 
 
 `context` maps condition keys (case-insensitive) to a string or a list of strings. A key
 absent from `context` is *unknown*; a key mapped to an empty list is known to be *absent
-from the request*, which is what Null, ...IfExists and the negated operators test.
+from the request*, which is what Null, ...IfExists and the negated operators test. A key
+ending in `/*` mapped to an empty list (`"aws:ResourceTag/*": []`) says that every key of
+that family not listed is absent (the caller read every tag of the resource).
+
+Rules taken from IAM's documentation that a naive matcher gets wrong:
+- Resource ARNs match segment by segment: a `*` or `?` stays inside its colon-delimited
+  segment, except a `*` that is the last character of one of the first five segments,
+  which may expand across colons ("If the * wildcard is the last character of a resource
+  ARN segment, it can expand to match beyond the colon boundaries"). In the resource part
+  (after the fifth colon) wildcards match anything. ArnLike/ArnEquals conditions check
+  the six components separately, without that expansion.
+- Policy variables are substituted only in documents with `Version: 2012-10-17`; older
+  documents (and those without a Version, which default to 2008-10-17) treat `${...}` as
+  literal text. In a Resource ARN they are substituted only after the fifth colon; before
+  it they stay literal text, so the pattern matches no real ARN and grants nothing.
+- When the unsettled conditions are exact comparisons on single-valued `aws:` keys, every
+  value the conditions can tell apart (absent, each value named, any other value) is tried;
+  a decision that is the same in every case is settled (conditions that cannot hold
+  together across a policy and the boundary, conditions that always hold).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import ipaddress
+import itertools
 import json
+import math
 import re
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
@@ -144,11 +165,33 @@ def evaluate(
     _check_request(action, resource, identity, boundary)
     ctx = _normalize_context(context)
     skipped: list[str] = []
+    identity_statements = [(s, s.ref.source_kind) for src in identity for s in _statements(src, src.kind, skipped)]
+    boundary_statements = _statements(boundary, "boundary", skipped) if boundary is not None else []
+    # Only statements whose action matches can speak; the rest are never looked at again.
+    relevant_identity = [s for s, _ in identity_statements if _action_hit(s, action)]
+    relevant_boundary = [s for s in boundary_statements if _action_hit(s, action)]
+    request = _Request(action, resource, boundary, relevant_identity, relevant_boundary, skipped)
+    decided, at_stake = _decide(request, ctx)
+    if decided.decision != "unknown":
+        return decided
+    return _settle_by_cases(request, ctx, decided, at_stake)
 
-    identity_verdicts = [
-        v for source in identity for v in _verdicts(source, source.kind, action, resource, ctx, skipped)
-    ]
-    boundary_verdicts = _verdicts(boundary, "boundary", action, resource, ctx, skipped) if boundary is not None else []
+
+@dataclass(frozen=True)
+class _Request:
+    action: str
+    resource: str
+    boundary: PolicySource | None
+    identity: list[_Statement]
+    boundary_statements: list[_Statement]
+    skipped: list[str]
+
+
+def _decide(request: _Request, ctx: _Ctx) -> tuple[Decision, list[_Verdict]]:
+    """One pass of AWS's evaluation logic in three-valued form; also returns the unsettled statements."""
+    action, resource, boundary, skipped = request.action, request.resource, request.boundary, request.skipped
+    identity_verdicts = _verdicts(request.identity, action, resource, ctx)
+    boundary_verdicts = _verdicts(request.boundary_statements, action, resource, ctx)
     verdicts = identity_verdicts + boundary_verdicts
 
     deny_yes = [v for v in verdicts if v.ref.effect == "Deny" and v.applies is True]
@@ -161,10 +204,10 @@ def evaluate(
     identity_allows: Tri = True if id_yes else (None if id_maybe else False)
     boundary_allows: Tri = True if boundary is None or b_yes else (None if b_maybe else False)
 
-    def decide(kind: DecisionKind, chosen: list[_Verdict], note: str) -> Decision:
+    def decide(kind: DecisionKind, chosen: list[_Verdict], note: str) -> tuple[Decision, list[_Verdict]]:
         if skipped:
             note = f"{note} (skipped as malformed: {'; '.join(skipped)})"
-        return Decision(action, resource, kind, tuple(v.ref for v in chosen), note)
+        return Decision(action, resource, kind, tuple(v.ref for v in chosen), note), []
 
     if deny_yes:
         return decide("explicit_deny", deny_yes, f"explicitly denied by {_labels(deny_yes)}")
@@ -182,12 +225,23 @@ def evaluate(
         if identity_allows is True and boundary_allows is True:
             within = f", within the permissions boundary '{boundary.name}'" if boundary is not None else ""
             return decide("allowed", id_yes + b_yes, f"allowed by {_labels(id_yes)}{within}")
-        if identity_allows is True and boundary_allows is False and boundary is not None:
+        if boundary_allows is False and boundary is not None:
+            if identity_allows is True:
+                return decide(
+                    "boundary",
+                    id_yes,
+                    f"allowed by {_labels(id_yes)}, but the permissions boundary '{boundary.name}' "
+                    "has no Allow statement matching this action and resource",
+                )
+            # Whatever the identity policies say, the boundary refuses and no Deny could speak:
+            # denied, and an Allow added to the identity policies could not change that.
+            reasons = _dedupe(f"{v.ref.label}: {r}" for v in id_maybe for r in v.reasons)
             return decide(
                 "boundary",
-                id_yes,
-                f"allowed by {_labels(id_yes)}, but the permissions boundary '{boundary.name}' "
-                "has no Allow statement matching this action and resource",
+                id_maybe,
+                f"denied by the permissions boundary '{boundary.name}', which has no Allow statement matching "
+                f"this action and resource (whether {_labels(id_maybe)} allows it could not be settled: "
+                f"{'; '.join(reasons)})",
             )
 
     at_stake = deny_maybe + (id_maybe if identity_allows is None else []) + (b_maybe if boundary_allows is None else [])
@@ -198,7 +252,8 @@ def evaluate(
             lead = "denied in every case, but whether by the boundary depends on what could not be settled"
     else:
         lead = "the decision depends on what could not be settled"
-    return decide("unknown", at_stake, f"{lead}: {'; '.join(reasons)}")
+    decision, _ = decide("unknown", at_stake, f"{lead}: {'; '.join(reasons)}")
+    return decision, at_stake
 
 
 # --------------------------------------------------------------------------- request checks
@@ -243,6 +298,11 @@ def _normalize_context(context: Any) -> _Ctx:
     for key, value in context.items():
         if not isinstance(key, str) or not key:
             raise ValueError(f"context keys must be non-empty strings, got {key!r}")
+        if "*" in key:
+            if not key.endswith("/*") or "*" in key[:-1] or value not in ([], ()):
+                raise ValueError(f"context key {key!r}: only 'family/*' mapped to [] (every other key absent)")
+            out[key.lower()] = ()
+            continue
         items = [value] if isinstance(value, str | bool | int | float) else value
         if isinstance(items, Mapping) or not isinstance(items, Sequence):
             raise ValueError(f"context value for {key!r} must be a string or a list of strings")
@@ -266,6 +326,7 @@ class _Statement:
     resources: tuple[str, ...]
     not_resource: bool
     condition: Any  # _NO_CONDITION when the statement has none
+    variables: bool  # policy variables are substituted (Version 2012-10-17) or literal text
 
 
 @dataclass(frozen=True)
@@ -273,19 +334,19 @@ class _Verdict:
     ref: StatementRef
     applies: Tri
     reasons: tuple[str, ...]
+    statement: _Statement
 
 
 _NO_CONDITION = object()
+_VARIABLES_VERSION = "2012-10-17"
 
 
-def _verdicts(
-    source: PolicySource, kind: PolicyKind, action: str, resource: str, ctx: _Ctx, skipped: list[str]
-) -> list[_Verdict]:
+def _verdicts(statements: Sequence[_Statement], action: str, resource: str, ctx: _Ctx) -> list[_Verdict]:
     out = []
-    for statement in _statements(source, kind, skipped):
+    for statement in statements:
         applies, reasons = _applies(statement, action, resource, ctx)
         if applies is not False:
-            out.append(_Verdict(statement.ref, applies, reasons))
+            out.append(_Verdict(statement.ref, applies, reasons, statement))
     return out
 
 
@@ -318,9 +379,11 @@ def _statements(source: PolicySource, kind: PolicyKind, skipped: list[str]) -> l
         skipped.append(f"{where} '{source.name}' {problem}")
         return []
 
+    # Without `Version: 2012-10-17` (2008-10-17, or none: the default) `${...}` is literal text.
+    variables = document.get("Version") == _VARIABLES_VERSION
     out = []
     for index, item in enumerate(raw_list):
-        parsed = _parse_statement(source, kind, index, item)
+        parsed = _parse_statement(source, kind, index, item, variables)
         if isinstance(parsed, str):
             skipped.append(f"{where} '{source.name}' statement at index {index} {parsed}")
         else:
@@ -328,7 +391,9 @@ def _statements(source: PolicySource, kind: PolicyKind, skipped: list[str]) -> l
     return out
 
 
-def _parse_statement(source: PolicySource, kind: PolicyKind, index: int, item: Any) -> _Statement | str:
+def _parse_statement(
+    source: PolicySource, kind: PolicyKind, index: int, item: Any, variables: bool
+) -> _Statement | str:
     """The statement, or what is wrong with it (a malformed statement matches nothing)."""
     if not isinstance(item, Mapping):
         return "is not an object"
@@ -360,6 +425,7 @@ def _parse_statement(source: PolicySource, kind: PolicyKind, index: int, item: A
         resources=resources[0],
         not_resource=resources[1],
         condition=item.get("Condition", _NO_CONDITION),
+        variables=variables,
     )
 
 
@@ -380,14 +446,31 @@ def _element(item: Mapping[str, Any], name: str, not_name: str) -> tuple[tuple[s
 # --------------------------------------------------------------------------- matching
 
 
+def _action_hit(statement: _Statement, action: str) -> bool:
+    """Whether the statement speaks about this action at all (Action matches, or NotAction does not)."""
+    hit = any(_glob(p, ignore_case=True).fullmatch(action) for p in statement.actions)
+    return hit != statement.not_action
+
+
 def _applies(statement: _Statement, action: str, resource: str, ctx: _Ctx) -> _Result:
     """Whether the statement applies to the request (three-valued), cheapest test first."""
-    action_hit = any(_glob(p, ignore_case=True).fullmatch(action) for p in statement.actions)
-    if action_hit == statement.not_action:
+    if not _action_hit(statement, action):
         return False, ()
 
     resource_hit, resource_why = _or(
-        [_match_template(p, resource, ctx, wildcards=True, ignore_case=False, arn=False) for p in statement.resources]
+        [
+            _match_template(
+                p,
+                resource,
+                ctx,
+                wildcards=True,
+                ignore_case=False,
+                arn=True,
+                variables=statement.variables,
+                resource_element=True,
+            )
+            for p in statement.resources
+        ]
     )
     if statement.not_resource:
         resource_hit = _not(resource_hit)
@@ -396,7 +479,7 @@ def _applies(statement: _Statement, action: str, resource: str, ctx: _Ctx) -> _R
 
     if statement.condition is _NO_CONDITION:
         return resource_hit, resource_why
-    return _and([(resource_hit, resource_why), _condition_block(statement.condition, ctx)])
+    return _and([(resource_hit, resource_why), _condition_block(statement.condition, ctx, statement.variables)])
 
 
 @functools.lru_cache(maxsize=1024)
@@ -409,21 +492,31 @@ def _glob(pattern: str, *, ignore_case: bool) -> re.Pattern[str]:
 # `${key}`, `${key, 'default'}` and the escapes `${*}`, `${?}`, `${$}`.
 _VARIABLE = re.compile(r"\$\{([^}]*)\}")
 _VARIABLE_BODY = re.compile(r"\s*([^\s,']+)\s*(?:,\s*'((?:[^']|'')*)'\s*)?")
+_ARN_PREFIX_COLONS = 5  # arn:partition:service:region:account:resource
 
 
-def _resolve(template: str, ctx: _Ctx) -> tuple[list[tuple[str, str]] | None, list[str]]:
+def _resolve(
+    template: str, ctx: _Ctx, *, variables: bool = True, resource_element: bool = False
+) -> tuple[list[tuple[str, str]] | None, list[str]]:
     """Split a pattern into pieces: raw pattern text, literal text, or an unknown variable.
 
     Returns None as the pieces when a variable can never be substituted (its key is known
     absent or multi-valued, with no default, or the variable is malformed): AWS then treats
-    the pattern as matching nothing.
+    the pattern as matching nothing. Without `variables` (a 2008-10-17 document) the whole
+    template is pattern text; in a Resource ARN a variable before the fifth colon is kept
+    as literal text (IAM substitutes only in the resource part).
     """
+    if not variables:
+        return [("pattern", template)], []
     pieces: list[tuple[str, str]] = []
     unresolved: list[str] = []
     pos = 0
     for m in _VARIABLE.finditer(template):
         pieces.append(("pattern", template[pos : m.start()]))
         pos = m.end()
+        if resource_element and template.count(":", 0, m.start()) < _ARN_PREFIX_COLONS:
+            pieces.append(("literal", m.group(0)))
+            continue
         body = m.group(1)
         if body in ("*", "?", "$"):
             pieces.append(("literal", body))
@@ -432,7 +525,7 @@ def _resolve(template: str, ctx: _Ctx) -> tuple[list[tuple[str, str]] | None, li
         if parsed is None:
             return None, []
         key, default = parsed.group(1), parsed.group(2)
-        values = ctx.get(key.lower())
+        values = _known(ctx, key)
         if values is None:
             pieces.append(("unknown", key))
             unresolved.append(key)
@@ -446,34 +539,53 @@ def _resolve(template: str, ctx: _Ctx) -> tuple[list[tuple[str, str]] | None, li
     return pieces, unresolved
 
 
-def _match_template(template: str, value: str, ctx: _Ctx, *, wildcards: bool, ignore_case: bool, arn: bool) -> _Result:
+def _match_template(
+    template: str,
+    value: str,
+    ctx: _Ctx,
+    *,
+    wildcards: bool,
+    ignore_case: bool,
+    arn: bool,
+    variables: bool = True,
+    resource_element: bool = False,
+) -> _Result:
     """Match `value` against a policy pattern that may hold policy variables.
 
     An unknown variable stands for "any text" while matching: if even that cannot match,
     the answer is a settled False; otherwise it is unsettled. With `arn`, wildcards stay
-    inside their colon-delimited segment for the first five segments, as ArnLike does.
+    inside their colon-delimited segment for the first five segments; in a Resource
+    element (`resource_element`) a `*` that ends one of those segments may run on across
+    colons, as IAM documents.
     """
-    pieces, unresolved = _resolve(template, ctx)
+    pieces, unresolved = _resolve(template, ctx, variables=variables, resource_element=resource_element)
     if pieces is None:
         return False, ()
-    colons_total = sum(text.count(":") for kind, text in pieces if kind != "unknown")
-    segmented = arn and colons_total >= 5
+    tokens: list[tuple[str, str]] = []
+    for kind, text in pieces:
+        if kind == "unknown":
+            tokens.append((kind, ""))
+        else:
+            tokens.extend((kind, c) for c in text)
     out: list[str] = []
     colons = 0
-    for kind, text in pieces:
+    for i, (kind, c) in enumerate(tokens):
         if kind == "unknown":
             out.append(".*")
             continue
-        for c in text:
-            if kind == "pattern" and wildcards and c in "*?":
-                bounded = segmented and colons < 5
+        if kind == "pattern" and wildcards and c in "*?":
+            if arn and colons < _ARN_PREFIX_COLONS:
+                following = tokens[i + 1] if i + 1 < len(tokens) else None
+                ends_segment = following is None or following == ("pattern", ":") or following == ("literal", ":")
                 if c == "*":
-                    out.append("[^:]*" if bounded else ".*")
+                    out.append(".*" if resource_element and ends_segment else "[^:]*")
                 else:
-                    out.append("[^:]" if bounded else ".")
-                continue
-            colons += c == ":"
-            out.append(re.escape(c))
+                    out.append("[^:]")
+            else:
+                out.append(".*" if c == "*" else ".")
+            continue
+        colons += c == ":"
+        out.append(re.escape(c))
     regex = re.compile("".join(out), re.DOTALL | (re.IGNORECASE if ignore_case else 0))
     if regex.fullmatch(value) is None:
         return False, ()
@@ -509,12 +621,14 @@ class _Unsettled(Exception):
     """A value this module cannot compare offline (the reason is the message)."""
 
 
-Matcher = Callable[[str, str, _Ctx], _Result]  # (policy value, request value, context)
+Matcher = Callable[[str, str, _Ctx, bool], _Result]  # (policy value, request value, context, variables)
 
 
 def _string(*, wildcards: bool, ignore_case: bool = False, arn: bool = False) -> Matcher:
-    def match(policy: str, request: str, ctx: _Ctx) -> _Result:
-        return _match_template(policy, request, ctx, wildcards=wildcards, ignore_case=ignore_case, arn=arn)
+    def match(policy: str, request: str, ctx: _Ctx, variables: bool) -> _Result:
+        return _match_template(
+            policy, request, ctx, wildcards=wildcards, ignore_case=ignore_case, arn=arn, variables=variables
+        )
 
     return match
 
@@ -539,13 +653,13 @@ def _parse_date(text: str) -> datetime:
 
 
 def _compare(parse: Callable[[str], Any], test: Callable[[Any, Any], bool]) -> Matcher:
-    def match(policy: str, request: str, ctx: _Ctx) -> _Result:
+    def match(policy: str, request: str, ctx: _Ctx, variables: bool) -> _Result:
         return test(parse(request), parse(policy)), ()
 
     return match
 
 
-def _ip(policy: str, request: str, ctx: _Ctx) -> _Result:
+def _ip(policy: str, request: str, ctx: _Ctx, variables: bool) -> _Result:
     try:
         network = ipaddress.ip_network(policy, strict=False)
         address = ipaddress.ip_address(request)
@@ -593,7 +707,7 @@ def _operator_table() -> dict[str, tuple[Matcher, bool]]:
 _OPERATORS = _operator_table()
 
 
-def _condition_block(block: Any, ctx: _Ctx) -> _Result:
+def _condition_block(block: Any, ctx: _Ctx, variables: bool = True) -> _Result:
     """Operators AND together, keys within an operator AND together (AWS's documented logic)."""
     if not isinstance(block, Mapping) or not block:
         return None, ("its Condition is not a non-empty object",)
@@ -604,13 +718,13 @@ def _condition_block(block: Any, ctx: _Ctx) -> _Result:
             continue
         for key, values in keys.items():
             try:
-                parts.append(_condition(str(operator), str(key), values, ctx))
+                parts.append(_condition(str(operator), str(key), values, ctx, variables))
             except _Unsettled as exc:
                 parts.append((None, (f"{operator} on {key}: {exc}",)))
     return _and(parts)
 
 
-def _condition(operator: str, key: str, raw_values: Any, ctx: _Ctx) -> _Result:
+def _condition(operator: str, key: str, raw_values: Any, ctx: _Ctx, variables: bool = True) -> _Result:
     qualifier: str | None = None
     base = operator
     for prefix in ("ForAnyValue:", "ForAllValues:"):
@@ -630,14 +744,17 @@ def _condition(operator: str, key: str, raw_values: Any, ctx: _Ctx) -> _Result:
         return None, (f"{operator} on {key} has values that are not strings, numbers or booleans",)
     values = [v for v in policy_values if v is not None]
 
-    request = ctx.get(key.lower())
-    if request is None:
-        return None, (f"condition key {key} is not in the context",)
-
     if base == "Null":
         wanted = {v.lower() for v in values}
         if not wanted <= {"true", "false"}:
             return None, (f"Null on {key} needs 'true' or 'false'",)
+        if wanted == {"true", "false"}:
+            return True, ()  # absent or present: holds whatever the request holds
+    request = _known(ctx, key)
+    if request is None:
+        return None, (f"condition key {key} is not in the context",)
+
+    if base == "Null":
         return ("true" in wanted and not request) or ("false" in wanted and bool(request)), ()
 
     matcher, negated = _OPERATORS[base]
@@ -649,7 +766,7 @@ def _condition(operator: str, key: str, raw_values: Any, ctx: _Ctx) -> _Result:
         return negated, ()
 
     def one(request_value: str) -> _Result:
-        hit, why = _or([matcher(v, request_value, ctx) for v in values])
+        hit, why = _or([matcher(v, request_value, ctx, variables) for v in values])
         return (_not(hit) if negated else hit), why
 
     if qualifier == "ForAnyValue:":
@@ -659,6 +776,146 @@ def _condition(operator: str, key: str, raw_values: Any, ctx: _Ctx) -> _Result:
     if len(request) > 1:
         return None, (f"condition key {key} has several values but {operator} compares one",)
     return one(request[0])
+
+
+def _known(ctx: _Ctx, key: str) -> tuple[str, ...] | None:
+    """The request's values for `key`; () when known absent (itself or its family); None when unknown."""
+    lowered = key.lower()
+    found = ctx.get(lowered)
+    if found is not None:
+        return found
+    for family, values in ctx.items():
+        if family.endswith("/*") and lowered.startswith(family[:-1]) and len(lowered) > len(family) - 1:
+            return values
+    return None
+
+
+# --------------------------------------------------------------------------- settling by cases
+
+# Global keys that may hold several values: a single-valued world would not stand for them.
+_MULTIVALUED = frozenset(
+    k.lower()
+    for k in (
+        "aws:TagKeys",
+        "aws:CalledVia",
+        "aws:PrincipalServiceNamesList",
+        "aws:PrincipalOrgPaths",
+        "aws:ResourceOrgPaths",
+        "aws:SourceOrgPaths",
+    )
+)
+_FAMILIES = {"StringEquals": "string", "StringNotEquals": "string", "Bool": "bool", "Null": "null"}
+_MAX_CASES = 256
+
+
+def _settle_by_cases(request: _Request, ctx: _Ctx, undecided: Decision, at_stake: list[_Verdict]) -> Decision:
+    """Try every value of the unknown keys that the unsettled conditions can tell apart.
+
+    Sound because the conditions considered are exact comparisons (StringEquals,
+    StringNotEquals, Bool, Null, with or without IfExists) on single-valued `aws:` keys: any
+    real value behaves like one of the candidates (absent, a value the policies name, or
+    any other value). A decision that comes out the same in every case is the decision.
+    """
+    candidates, spelled = _case_candidates(at_stake, ctx)
+    if not candidates:
+        return undecided
+    keys = sorted(candidates)
+    worlds: list[Decision] = []
+    for values in itertools.product(*(candidates[k] for k in keys)):
+        world = dict(ctx)
+        world.update({k: (() if v is None else (v,)) for k, v in zip(keys, values, strict=True)})
+        decided, _ = _decide(request, world)
+        if decided.decision == "unknown":
+            return undecided
+        worlds.append(decided)
+    kinds = {d.decision for d in worlds}
+    names = ", ".join(spelled[k] for k in keys)
+    statements = _unique_refs(ref for d in worlds for ref in d.statements)
+    skipped = f" (skipped as malformed: {'; '.join(request.skipped)})" if request.skipped else ""
+    if len(kinds) == 1:
+        (kind,) = kinds
+        labels = ", ".join(s.label for s in statements)
+        what = {
+            "allowed": f"allowed by {labels}",
+            "implicit_deny": "no identity policy statement allows this action on this resource",
+            "explicit_deny": f"explicitly denied by {labels}",
+            "boundary": f"the identity policies allow it only where the permissions boundary "
+            f"'{request.boundary.name if request.boundary else ''}' does not",
+        }[kind]
+        note = f"{what}, whatever the request holds for {names} (every case the conditions tell apart was tried)"
+        return dataclasses.replace(worlds[0], statements=statements, note=note + skipped)
+    if kinds <= {"implicit_deny", "boundary"} and request.boundary is not None:
+        allows = _unique_refs(ref for d in worlds if d.decision == "boundary" for ref in d.statements)
+        labels = ", ".join(s.label for s in allows)
+        note = (
+            f"denied in every case: wherever {labels} allows it, the permissions boundary "
+            f"'{request.boundary.name}' does not (their conditions on {names} cannot hold together)"
+        )
+        return Decision(request.action, request.resource, "boundary", allows, note + skipped)
+    return undecided
+
+
+def _unique_refs(refs: Any) -> tuple[StatementRef, ...]:
+    seen: dict[tuple[str, str, int], StatementRef] = {}
+    for ref in refs:
+        seen.setdefault((ref.source_kind, ref.source_name, ref.index), ref)
+    return tuple(seen.values())
+
+
+def _case_candidates(at_stake: list[_Verdict], ctx: _Ctx) -> tuple[dict[str, list[str | None]], dict[str, str]]:
+    """For each unknown key the unsettled conditions use: the values worth trying (None: absent),
+    and the key as the policy spells it.
+
+    Empty when any such key is used in a way the cases could not stand for (another
+    operator, a set operator, a policy variable), or when there would be too many cases.
+    A key compared only with Bool is a boolean: absent, "true" or "false".
+    """
+    uses: dict[str, set[str]] = {}
+    spelled: dict[str, str] = {}
+    named: dict[str, set[str]] = {}
+    variables_used: set[str] = set()
+    for verdict in at_stake:
+        statement = verdict.statement
+        if statement.variables:
+            text = json.dumps(_jsonable(statement.ref.statement))
+            variables_used |= {m.group(1).split(",")[0].strip().lower() for m in _VARIABLE.finditer(text)}
+        block = statement.condition
+        if block is _NO_CONDITION or not isinstance(block, Mapping):
+            continue
+        for operator, keys in block.items():
+            if not isinstance(keys, Mapping):
+                continue
+            for key, raw in keys.items():
+                lowered = str(key).lower()
+                if _known(ctx, lowered) is not None:
+                    continue
+                spelled.setdefault(lowered, str(key))
+                base = str(operator)
+                if base.endswith("IfExists") and base != "NullIfExists":
+                    base = base[: -len("IfExists")]
+                family = _FAMILIES.get(base, "other")
+                uses.setdefault(lowered, set()).add(family)
+                items = raw if isinstance(raw, list | tuple) else [raw]
+                scalars = [_scalar(v) for v in items]
+                if any(v is None for v in scalars) or (statement.variables and any("${" in str(v) for v in scalars)):
+                    uses[lowered].add("other")
+                named.setdefault(lowered, set()).update(v for v in scalars if v is not None)
+    candidates: dict[str, list[str | None]] = {}
+    for key, families in uses.items():
+        kinds = families - {"null"}
+        if "other" in families or len(kinds) > 1 or not key.startswith("aws:") or key in _MULTIVALUED:
+            return {}, {}
+        if key in variables_used:
+            return {}, {}
+        if kinds == {"bool"}:
+            candidates[key] = [None, "true", "false"]
+            continue
+        values = sorted(named.get(key, set())) if kinds == {"string"} else []
+        other = "\x00" + max(values, key=len, default="") + "\x00"  # equal to none of the named values
+        candidates[key] = [None, *values, other]
+    if math.prod(len(v) for v in candidates.values()) > _MAX_CASES:
+        return {}, {}
+    return candidates, spelled
 
 
 # --------------------------------------------------------------------------- helpers

@@ -123,6 +123,8 @@ class GatewayFacts:
     policy_statuses: dict[str, int] | None = None
     lambda_target_arns: list[str] = field(default_factory=list)
     targets_read: bool = False  # False: lambda_target_arns may be incomplete
+    gateway_tags: dict[str, str] | None = None  # None: not read (or not asked for)
+    engine_tags: dict[str, str] | None = None
     read_errors: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -130,10 +132,17 @@ class GatewayFacts:
 
 
 def describe_gateway(
-    *, gateway_id: str, region: str, profile: str | None = None, session: boto3.Session | None = None
+    *,
+    gateway_id: str,
+    region: str,
+    profile: str | None = None,
+    session: boto3.Session | None = None,
+    tags: bool = False,
 ) -> GatewayFacts:
     """Read the gateway, its policy engine and policies, and its Lambda targets.
 
+    With `tags`, also the gateway's and the engine's tags (what `aws:ResourceTag/*` holds
+    when the role's requests concern them): the IAM check uses them as condition context.
     Never raises for AWS, credential or endpoint trouble: each failure is one line in
     `read_errors`, and later reads still run when they do not depend on the failed one.
     """
@@ -152,9 +161,11 @@ def describe_gateway(
         facts.read_errors.append(describe_error("GetGateway", exc))
         return facts
     _fill_gateway(facts, gw)
+    if tags and facts.gateway_arn:
+        facts.gateway_tags = read_tags(control, facts.gateway_arn, "gateway", facts.read_errors, failures)
 
     if facts.policy_engine_arn:
-        _read_engine(facts, session, failures)
+        _read_engine(facts, session, failures, tags=tags)
     _read_lambda_targets(facts, control, failures)
     return facts
 
@@ -172,7 +183,25 @@ def _fill_gateway(facts: GatewayFacts, gw: dict[str, Any]) -> None:
     facts.policy_engine_mode = pec.get("mode")
 
 
-def _read_engine(facts: GatewayFacts, session: boto3.Session, failures: tuple[type[BaseException], ...]) -> None:
+def read_tags(
+    control: Any, arn: str, what: str, errors: list[str], failures: tuple[type[BaseException], ...]
+) -> dict[str, str] | None:
+    """A resource's tags (best effort): a refused read is one line, and the tags stay unknown."""
+    try:
+        answer = control.list_tags_for_resource(resourceArn=arn)
+    except failures as exc:
+        errors.append(
+            f"{describe_error(f'ListTagsForResource({what})', exc)} "
+            f"(conditions on aws:ResourceTag/* of the {what} stay undecided)"
+        )
+        return None
+    found = answer.get("tags") if isinstance(answer, dict) else None
+    return {str(k): str(v) for k, v in (found or {}).items()}
+
+
+def _read_engine(
+    facts: GatewayFacts, session: boto3.Session, failures: tuple[type[BaseException], ...], *, tags: bool = False
+) -> None:
     arn = facts.policy_engine_arn or ""
     engine_id = arn.rsplit("/", 1)[-1]
     parts = arn.split(":")
@@ -188,6 +217,8 @@ def _read_engine(facts: GatewayFacts, session: boto3.Session, failures: tuple[ty
         facts.engine_kms_key_arn = engine.get("encryptionKeyArn")
     except failures as exc:
         facts.read_errors.append(describe_error("GetPolicyEngine", exc))
+    if tags:
+        facts.engine_tags = read_tags(control, arn, "policy engine", facts.read_errors, failures)
     try:
         statuses: dict[str, int] = {}
         for page in control.get_paginator("list_policies").paginate(policyEngineId=engine_id):

@@ -98,6 +98,23 @@ def load_role_policies(iam: Any, role_arn: str) -> RolePolicies:
     return result
 
 
+def read_role_tags(iam: Any, role_arn: str, errors: list[str]) -> dict[str, str] | None:
+    """The role's tags (what `aws:PrincipalTag/*` holds for its sessions); None, with one line
+    in `errors`, when they cannot be read."""
+    failures = aws_failures()
+    name = role_name_and_path(role_arn)[0]
+    try:
+        tags = {
+            str(t["Key"]): str(t["Value"])
+            for page in iam.get_paginator("list_role_tags").paginate(RoleName=name)
+            for t in page.get("Tags") or []
+        }
+    except (*failures, KeyError, TypeError) as exc:
+        errors.append(f"{describe_error('iam:ListRoleTags', exc)} (conditions on aws:PrincipalTag/* stay undecided)")
+        return None
+    return tags
+
+
 def _load_inline(iam: Any, result: RolePolicies, failures: tuple[type[BaseException], ...]) -> None:
     try:
         names = [

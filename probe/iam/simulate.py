@@ -63,6 +63,7 @@ def simulate_pairs(
     context: Mapping[str, str] | None = None,
     *,
     extra_policies: Sequence[Mapping[str, Any]] = (),
+    resource_context: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[SimDecision]:
     """Decide every pair, in the order given. Raises SimulationUnavailable, nothing else.
 
@@ -70,14 +71,18 @@ def simulate_pairs(
     same actions (typically two calls for a gateway, one more for its Lambda targets).
     `extra_policies` are identity policies the simulation adds to the role's own
     (`PolicyInputList`): how a remediation is tried before anything is written, with the
-    role's real boundary and Deny statements still in force.
+    role's real boundary and Deny statements still in force. `resource_context` adds keys
+    of one resource (its tags): resources with different keys are simulated apart, since
+    a call's context entries apply to every resource in it.
     """
-    entries = [
-        {"ContextKeyName": k, "ContextKeyValues": [v], "ContextKeyType": "string"} for k, v in (context or {}).items()
-    ]
+    per_resource = resource_context or {}
     decided: dict[tuple[str, str], SimDecision] = {}
     extra = [json.dumps(p) for p in extra_policies]
-    for actions, resources in _batches(pairs):
+    for actions, resources in _batches(pairs, per_resource):
+        merged = {**(context or {}), **per_resource.get(resources[0], {})}
+        entries = [
+            {"ContextKeyName": k, "ContextKeyValues": [v], "ContextKeyType": "string"} for k, v in merged.items()
+        ]
         for result in _call(iam, role_arn, actions, resources, entries, extra):
             for decision in _decisions(result, resources):
                 decided.setdefault((decision.action, decision.resource), decision)
@@ -90,16 +95,19 @@ def simulate_pairs(
     return out
 
 
-def _batches(pairs: Sequence[tuple[str, str]]) -> list[tuple[list[str], list[str]]]:
+def _batches(
+    pairs: Sequence[tuple[str, str]], per_resource: Mapping[str, Mapping[str, str]]
+) -> list[tuple[list[str], list[str]]]:
     by_resource: dict[str, list[str]] = {}
     for action, resource in pairs:
         by_resource.setdefault(resource, [])
         if action not in by_resource[resource]:
             by_resource[resource].append(action)
-    by_actions: dict[tuple[str, ...], list[str]] = {}
+    by_actions: dict[tuple[Any, ...], list[str]] = {}
     for resource, actions in by_resource.items():
-        by_actions.setdefault(tuple(sorted(actions)), []).append(resource)
-    return [(list(actions), resources) for actions, resources in by_actions.items()]
+        own = tuple(sorted((per_resource.get(resource) or {}).items()))
+        by_actions.setdefault((tuple(sorted(actions)), own), []).append(resource)
+    return [(list(key[0]), resources) for key, resources in by_actions.items()]
 
 
 def _call(

@@ -290,11 +290,25 @@ class Console:
             request["description"] = description
         return self._engine(self.control.create_policy_engine(**request)["policyEngineId"])
 
-    def add_policy(self, engine_id: str, name: str, cedar: str, description: str | None = None) -> Policy:
+    def add_policy(
+        self,
+        engine_id: str,
+        name: str,
+        cedar: str,
+        description: str | None = None,
+        *,
+        validation_mode: str | None = None,
+        enforcement_mode: str | None = None,
+    ) -> Policy:
+        """CreatePolicy; the policy comes back CREATE_FAILED (with status_reasons) if validation fails."""
         request: dict[str, Any] = {"policyEngineId": engine_id, "name": name,
                                    "definition": {"cedar": {"statement": cedar}}}
         if description:
             request["description"] = description
+        if validation_mode:
+            request["validationMode"] = validation_mode
+        if enforcement_mode:
+            request["enforcementMode"] = enforcement_mode
         policy_id = self.control.create_policy(**request)["policyId"]
         return self._engine(engine_id).policies[policy_id]
 

@@ -22,6 +22,11 @@ Where the model is silent the lab picks one plain behaviour: resources are READY
 at once, UpdateGateway replaces the whole configuration (PUT), a gateway with targets or
 an engine in use cannot be deleted (ConflictException), a Policy holds exactly one Cedar
 policy, and a target's tools must come inline (the lab cannot read S3 or dial servers).
+
+Policies are validated as AWS documents (`probe.cedar.schema`): a statement that does not
+parse is a ValidationException; one that parses but breaks the schema generated from the
+gateway's tools, or the action/resource scope rules, is stored CREATE_FAILED (UPDATE_FAILED)
+with `statusReasons`, unless `validationMode` is IGNORE_ALL_FINDINGS.
 """
 
 from __future__ import annotations
@@ -391,7 +396,7 @@ class ControlPlane:
     """The operations themselves: plain functions of (state, params) -> response document.
 
     Fields the shared state has no place for (the MCP protocol configuration, a target's
-    original configuration, a policy's enforcement mode) are kept here and echoed back.
+    original configuration) are kept here and echoed back.
     """
 
     def __init__(self, state: LabState, gateway_url: Callable[[str], str]) -> None:
@@ -399,7 +404,6 @@ class ControlPlane:
         self.gateway_url = gateway_url
         self._gateway_extra: dict[str, dict[str, Any]] = {}
         self._targets: dict[str, _TargetRecord] = {}
-        self._policy_extra: dict[str, dict[str, Any]] = {}
         self._tokens: dict[str, str] = {}  # clientToken -> resource id: retries create once
 
     # gateways
@@ -646,14 +650,36 @@ class ControlPlane:
         return pol
 
     def policy_view(self, e: PolicyEngine, pol: Policy, status: str | None = None) -> dict[str, Any]:
-        extra = self._policy_extra.get(pol.policy_id, {})
         return _clean({
             "policyId": pol.policy_id, "name": pol.name, "policyEngineId": e.engine_id,
             "createdAt": iso(pol.created_at), "updatedAt": iso(pol.updated_at),
             "policyArn": f"{e.arn}/policy/{pol.policy_id}", "status": status or pol.status,
             "definition": {"cedar": {"statement": pol.statement}}, "description": pol.description,
-            "statusReasons": [], **extra,
+            "statusReasons": list(pol.status_reasons), "enforcementMode": pol.enforcement_mode,
         })  # fmt: skip
+
+    def _findings(self, e: PolicyEngine, statement: str, mode: str | None) -> list[str]:
+        """What AWS's validation at CreatePolicy/UpdatePolicy finds ([] when validationMode skips it).
+
+        The schema comes from the tools of the gateway the policy names, or, for a policy naming
+        none, of every gateway the engine is attached to (an assumption: AWS does not say).
+        """
+        if mode == "IGNORE_ALL_FINDINGS":
+            return []
+        from probe.cedar.schema import Tool, validate_statement
+
+        def tools_for(arn: str | None) -> list[Tool] | None:
+            if arn is not None:
+                g = self.state.gateway(arn)
+                gateways = [g] if g is not None and g.arn == arn else None
+            else:
+                gateways = [g for g in self.state.gateways.values() if g.policy_engine_arn == e.arn]
+            if gateways is None:
+                return None
+            return [Tool(f"{t.name}___{s.name}", s.input_schema) for g in gateways for t in g.targets
+                    for s in t.tools]
+
+        return list(validate_statement(statement, tools_for).findings)
 
     @staticmethod
     def _statement(p: dict[str, Any]) -> str:
@@ -674,12 +700,12 @@ class ControlPlane:
             if any(pol.name == p["name"] for pol in e.policies.values()):
                 raise conflict(f"policy engine {e.engine_id} already has a policy named {p['name']}")
             statement = self._statement(p)
+            findings = self._findings(e, statement, p.get("validationMode"))
             pol = Policy(policy_id=new_id(p["name"]), name=p["name"], statement=statement,
-                         description=p.get("description"))
+                         description=p.get("description"), status="CREATE_FAILED" if findings else "ACTIVE",
+                         enforcement_mode=p.get("enforcementMode") or "ACTIVE", status_reasons=findings)
             e.policies[pol.policy_id] = pol
             e.updated_at = time.time()
-            if p.get("enforcementMode"):
-                self._policy_extra[pol.policy_id] = {"enforcementMode": p["enforcementMode"]}
             if token:
                 self._tokens[token] = pol.policy_id
             return self.policy_view(e, pol)
@@ -705,11 +731,19 @@ class ControlPlane:
             e = self._engine(p["policyEngineId"])
             pol = self._policy(e, p["policyId"])
             if p.get("definition"):
-                pol.statement = self._statement(p)
+                # A definition that fails validation is not taken: the policy keeps deciding with its
+                # previous one and says UPDATE_FAILED with the reasons (an assumption: AWS does not say).
+                statement = self._statement(p)
+                findings = self._findings(e, statement, p.get("validationMode"))
+                if not findings:
+                    pol.statement = statement
+                pol.status = ("CREATE_FAILED" if pol.status == "CREATE_FAILED" else "UPDATE_FAILED") \
+                    if findings else "ACTIVE"
+                pol.status_reasons = findings
             if "description" in p:  # UpdatedDescription: an absent optionalValue clears it
                 pol.description = p["description"].get("optionalValue")
             if p.get("enforcementMode"):
-                self._policy_extra[pol.policy_id] = {"enforcementMode": p["enforcementMode"]}
+                pol.enforcement_mode = p["enforcementMode"]
             pol.updated_at = e.updated_at = time.time()
             return self.policy_view(e, pol)
 
@@ -719,7 +753,6 @@ class ControlPlane:
             pol = self._policy(e, p["policyId"])
             del e.policies[pol.policy_id]
             e.updated_at = time.time()
-            self._policy_extra.pop(pol.policy_id, None)
             return self.policy_view(e, pol, status="DELETING")
 
     def elsewhere(self, operation: str, p: dict[str, Any], region: str) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from probe.lab.cedar_model import Principal, authorize_call, could_permit
+from probe.cedar.model import Principal, authorize_call, could_permit
 from probe.lab.gateway import SEARCH_TOOL
 from probe.lab.state import Gateway, ToolSpec
 
@@ -115,7 +115,7 @@ def _calls(
 
     def permitted(name: str, spec: ToolSpec) -> bool:
         return not enforcing or authorize_call(policies or {}, principal, name, gateway.arn,
-                                               sample_arguments(spec)).allowed
+                                               sample_arguments(spec), spec.input_schema).allowed
 
     candidates = shown if enforcing else tools
     failing = [(n, s) for n, s in candidates if n in gateway.faults.failing_tools and permitted(n, s)]
@@ -152,7 +152,7 @@ def _policy_calls(
     denied: list[tuple[str, dict[str, Any], tuple[str, ...]]] = []
     for (name, spec), variant in itertools.product(candidates, range(len(_NUMBERS))):
         args = sample_arguments(spec, variant)
-        decision = authorize_call(policies, principal, name, gateway.arn, args)
+        decision = authorize_call(policies, principal, name, gateway.arn, args, spec.input_schema)
         if decision.allowed:
             allowed.append((name, args))
         else:

@@ -48,8 +48,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from probe.cedar.model import ENFORCED_STATUSES, OAUTH_USER, Principal, authorize_call, could_permit
 from probe.lab import role_check
-from probe.lab.cedar_model import OAUTH_USER, Principal, authorize_call, could_permit
 from probe.lab.state import Gateway, LabState, Target, ToolSpec
 from probe.lab.tokens import TokenError, TokenIssuer
 
@@ -68,6 +68,8 @@ POLICY_FAILED_CALL = "InternalServerException - Policy evaluation failed for too
 TARGET_FAILED = "An internal error occurred. Please retry later."
 _DENIED = "Tool Execution Denied: Tool call not allowed due to policy enforcement"
 DENIED_BY_DEFAULT = f"AuthorizeActionException - {_DENIED} [No policy applies to the request (denied by default).]"
+NO_DETERMINING = "Policy evaluation denied due to no determining policies"
+DENIED_NO_DETERMINING = f"AuthorizeActionException - {_DENIED} [{NO_DETERMINING}]"
 PREVIEW_DENIED_CODE = -32002
 AUTH_ERROR_CODE = -32001
 INVALID_PARAMS = -32602
@@ -157,8 +159,8 @@ class _Gateways:
             if gateway is None:
                 raise MCPError(-32603, "Gateway no longer exists")
             engine = self.state.engine(gateway.policy_engine_arn) if gateway.policy_engine_arn else None
-            policies = {p.policy_id: p.statement for p in engine.policies.values() if p.status == "ACTIVE"} \
-                if engine else {}
+            policies = {p.policy_id: p.statement for p in engine.policies.values()
+                        if p.status in ENFORCED_STATUSES and p.enforcement_mode != "LOG_ONLY"} if engine else {}
             return _View(copy.deepcopy(gateway), engine is not None, policies), info.principal
 
     async def policy_failure_gate(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
@@ -166,11 +168,15 @@ class _Gateways:
 
         Short-circuits before the handler, so `tools/list` can answer a tool-call
         shaped error as the real gateway does. LOG_ONLY never fails here (the
-        reference: a missing permission "fails silently until ENFORCE").
+        reference: a missing permission "fails silently until ENFORCE"). A gateway seeded
+        with the second form of the fault (`permission_fault_form: deny_by_default`) passes
+        on to the handlers, which then deny by default (`enforced_policies`).
         """
         if ctx.method in ("tools/list", "tools/call") and _info_or_none(ctx) is not None:
             view, _ = self.view(ctx)
-            if view.enforcing and (not view.engine_found or role_check.missing_for_gateway(view.gateway)):
+            second_form = view.engine_found and view.gateway.faults.permission_fault_form == "deny_by_default"
+            if view.enforcing and not second_form and (
+                    not view.engine_found or role_check.missing_for_gateway(view.gateway)):
                 text = POLICY_FAILED_LIST if ctx.method == "tools/list" else POLICY_FAILED_CALL
                 logger.info("gateway %s: policy evaluation failed (%s)", view.gateway.gateway_id, ctx.method)
                 return {"content": [{"type": "text", "text": text}], "isError": True}
@@ -180,7 +186,7 @@ class _Gateways:
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
         view, principal = self.view(ctx)
-        tools = visible_tools(view.gateway, principal, view.policies if view.enforcing else None)
+        tools = visible_tools(view.gateway, principal, enforced_policies(view))
         offset = _decode_cursor(params.cursor if params else None)
         page = tools[offset : offset + self.page_size]
         more = offset + self.page_size < len(tools)
@@ -192,20 +198,35 @@ class _Gateways:
         view, principal = self.view(ctx)
         gateway = view.gateway
         arguments = dict(params.arguments or {})
-        policies = view.policies if view.enforcing else None
+        policies = enforced_policies(view)
         if params.name == SEARCH_TOOL and gateway.search_enabled:
             return _search(gateway, principal, policies, arguments)
         found = find_tool(gateway, params.name)
         if found is None:
             raise MCPError(INVALID_PARAMS, f"Unknown tool: {params.name}")
-        target, _tool = found
+        target, tool = found
         if policies is not None:
-            decision = authorize_call(policies, principal, params.name, gateway.arn, arguments)
+            decision = authorize_call(policies, principal, params.name, gateway.arn, arguments, tool.input_schema)
             if not decision.allowed:
                 return _denial(gateway, decision.determining_policy_ids)
         if params.name in gateway.faults.failing_tools:
             return _target_failure(gateway, target)
         return emulate_tool(params.name, arguments)
+
+
+def enforced_policies(view: _View) -> dict[str, str] | None:
+    """The policies deciding this gateway's requests; None when nothing is enforced.
+
+    The second form of the IAM fault (AWS: without the three permissions "all tool calls
+    will be denied by default even when you have configured permit policies") decides
+    with no policy at all: every call is denied by default and `tools/list` is empty.
+    Which form AWS shows where is not documented; the lab shows the one seeded.
+    """
+    if not view.enforcing:
+        return None
+    if view.gateway.faults.permission_fault_form == "deny_by_default" and role_check.missing_for_gateway(view.gateway):
+        return {}
+    return view.policies
 
 
 def full_name(target: Target, tool: ToolSpec) -> str:
@@ -276,8 +297,10 @@ def _denial(gateway: Gateway, forbids: Sequence[str]) -> types.CallToolResult:
     if gateway.faults.denial_shape == "preview":
         bracket = ", ".join(forbids) if forbids else "no determining policies"
         raise MCPError(PREVIEW_DENIED_CODE, f"{_DENIED} [Policy evaluation denied due to {bracket}]")
-    text = f"AuthorizeActionException - {_DENIED} [Policy evaluation denied due to {', '.join(forbids)}]" \
-        if forbids else DENIED_BY_DEFAULT
+    if forbids:
+        text = f"AuthorizeActionException - {_DENIED} [Policy evaluation denied due to {', '.join(forbids)}]"
+    else:
+        text = DENIED_NO_DETERMINING if gateway.faults.denial_shape == "no_determining" else DENIED_BY_DEFAULT
     return types.CallToolResult(content=[types.TextContent(text=text)], is_error=True)
 
 

@@ -17,7 +17,11 @@ from typing import Any, Literal
 
 AuthorizerType = Literal["NONE", "CUSTOM_JWT", "AWS_IAM", "AUTHENTICATE_ONLY"]
 PolicyMode = Literal["LOG_ONLY", "ENFORCE"]
-DenialShape = Literal["documented", "preview"]
+DenialShape = Literal["documented", "no_determining", "preview"]
+# Without the policy permissions on its role, an ENFORCE gateway fails policy evaluation
+# ("internal_error", the incident) or denies every call by default ("deny_by_default");
+# AWS documents both and not which appears where.
+PermissionFaultForm = Literal["internal_error", "deny_by_default"]
 
 LAB_REGION = "us-east-1"
 LAB_ACCOUNT = "123456789012"  # moto's default account: IAM ARNs and gateway ARNs agree
@@ -66,6 +70,7 @@ class Faults:
     failing_tools: set[str] = field(default_factory=set)  # full tool names whose target fails
     target_failure_text: str = "Access denied while invoking Lambda function"
     denial_shape: DenialShape = "documented"
+    permission_fault_form: PermissionFaultForm = "internal_error"
 
 
 @dataclass
@@ -100,6 +105,8 @@ class Policy:
     description: str | None = None
     created_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)
+    enforcement_mode: str = "ACTIVE"  # ACTIVE | LOG_ONLY: a LOG_ONLY policy is evaluated, never enforced
+    status_reasons: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -1,15 +1,29 @@
-"""Reporters render a RunResult; they never decide anything. One module per format."""
+"""Reporters render results; they never decide anything. One module per format, one entry point.
+
+`render(results, fmt)` takes one RunResult or several: a new format is one new module
+here and one line in `FORMATS`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from probe.outcome import RunResult
 
+FORMATS = ("text", "json")
 
-def render(result: RunResult, *, fmt: str, color: bool, verbose: bool) -> str:
+
+def render(results: RunResult | Sequence[RunResult], *, fmt: str = "text", color: bool = False,
+           verbose: bool = False) -> str:
+    single = isinstance(results, RunResult)
     if fmt == "json":
-        from probe.report.json import render_json
+        from probe.report.json import dumps, many_dict, run_dict
 
-        return render_json(result, verbose=verbose)
-    from probe.report.text import render_text
+        return dumps(run_dict(results, verbose=verbose) if single else many_dict(results, verbose=verbose))
+    if fmt == "text":
+        from probe.report.text import render_text
 
-    return render_text(result, color=color, verbose=verbose)
+        if single:
+            return render_text(results, color=color, verbose=verbose)
+        return "\n".join(render_text(r, color=color, verbose=verbose) for r in results)
+    raise ValueError(f"unknown report format {fmt!r} (one of {', '.join(FORMATS)})")

@@ -121,6 +121,16 @@ def _header(check: dict[str, Any], paint: _Paint) -> list[str]:
     count = ""
     if check.get("verdict") == "missing_permissions":
         count = f" ({len(check.get('missing') or [])} of {len(decisions)} required permissions)"
+    uninvokable = check.get("lambda_uninvokable") or []
+    if uninvokable and check.get("gateway_arn"):
+        # The verdict is about policy evaluation; the summary must still say that tool calls will fail.
+        n = len(uninvokable)
+        count += (
+            f"; but {n} Lambda target{'' if n == 1 else 's'} cannot be invoked "
+            "(lambda:InvokeFunction is denied: tool calls to "
+            f"{'it' if n == 1 else 'them'} fail)"
+        )
+        style = "red" if check.get("verdict") != "unknown" else style
     lines += ["", "verdict: " + paint(verdict + count, style)]
     return lines
 

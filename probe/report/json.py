@@ -1,50 +1,36 @@
-"""The JSON report: one object, stable keys, for pipelines, schedulers and support cases."""
+"""The JSON report: one object, stable keys, for pipelines, schedulers and support cases.
+
+Its shape is `RunResult.to_dict()` (described by `schema.json` beside this file, read back
+by `RunResult.from_dict`); several results are one object with `probes[]`.
+"""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 from typing import Any
 
-from probe import __version__
-from probe.outcome import RunResult, Step
-
-
-def step_dict(step: Step) -> dict[str, Any]:
-    return {
-        "method": step.method,
-        "outcome": step.outcome.value,
-        "http_status": step.http_status,
-        "duration_ms": round(step.duration_ms, 1),
-        "message": step.detail.message,
-        "request_id": step.detail.request_id,
-        "attempts": step.attempts,
-        "hint": step.hint,
-        "detail": step.detail.to_dict(),
-    }
+from probe.outcome import SCHEMA_VERSION, RunResult
+from probe.report.escape import dumps_safe
 
 
 def run_dict(result: RunResult, *, verbose: bool = False) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "outcome": result.outcome.value,
-        "exit_code": result.exit_code,
-        "url": result.url,
-        "protocol_version": result.protocol_version or None,
-        "tools": list(result.tools),
-        "steps": [step_dict(s) for s in result.steps],
-        "duration_ms": round(result.duration_ms, 1),
-        "notes": list(result.notes),
-        "iam": result.iam,
-        "probe_version": __version__,
-    }
-    if result.expect is not None:
-        data["expect"] = result.expect.value
-        data["expectation_met"] = result.outcome is result.expect
-    if verbose:
-        data["transcript"] = [
-            {"step": s.method, **ex.to_dict()} for s in result.steps for ex in s.exchanges
-        ]
-    return data
+    return result.to_dict(verbose=verbose)
+
+
+def many_dict(results: Sequence[RunResult], *, verbose: bool = False) -> dict[str, Any]:
+    from probe import __version__
+
+    probes = [{"name": r.name, "gateway": r.gateway, "outcome": r.outcome.value,
+               "expectation_met": r.expectation_met, "result": r.to_dict(verbose=verbose)} for r in results]
+    failed = [r for r in results if r.exit_code != 0]
+    return {"schema_version": SCHEMA_VERSION, "probe_version": __version__, "passed": not failed,
+            "exit_code": 0 if not failed else (2 if all(r.exit_code == 2 for r in failed) else 1),
+            "probes": probes}
+
+
+def dumps(data: Any) -> str:
+    return dumps_safe(data, indent=2) + "\n"
 
 
 def render_json(result: RunResult, *, verbose: bool = False) -> str:
-    return json.dumps(run_dict(result, verbose=verbose), indent=2, ensure_ascii=False) + "\n"
+    return dumps(run_dict(result, verbose=verbose))

@@ -2,41 +2,37 @@
 
 from __future__ import annotations
 
-import re
-
 from probe.outcome import Exchange, Outcome, RunResult, Step
+from probe.report.escape import ONE_LINE_LIMIT, terminal_safe
+from probe.report.style import Paint
 
-GREEN, RED, YELLOW, DIM, BOLD, RESET = "\033[32m", "\033[31m", "\033[33m", "\033[2m", "\033[1m", "\033[0m"
 BODY_PREVIEW = 1500
+TOOLS_SHOWN = 8
+TOOL_NAME_SHOWN = 120  # characters of one tool name on the tools line
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+def clean(text: object, *, one_line: bool = True, limit: int | None = None) -> str:
+    """Server-sent text, made harmless for a terminal: no escape sequences, no forged lines.
+
+    The rule is `probe.report.escape.terminal_safe`; a one-line field is also bounded
+    (ONE_LINE_LIMIT unless `limit` says otherwise): the transcript is where a body is read.
+    """
+    if limit is None and one_line:
+        limit = ONE_LINE_LIMIT
+    return terminal_safe(text, one_line, limit=limit)
 
 
-def clean(text: object, *, one_line: bool = True) -> str:
-    """Server-sent text, made harmless for a terminal: no escape sequences, no forged lines."""
-    s = str(text)
-    if one_line:
-        s = s.replace("\r\n", "\n").replace("\n", " ⏎ ").replace("\t", " ")
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", s)
+def outcome_style(outcome: Outcome) -> str:
+    return "bold+" + ("green" if outcome is Outcome.OK else "yellow" if outcome is Outcome.EMPTY_TOOLS else "red")
 
 
-class _Style:
-    def __init__(self, color: bool) -> None:
-        self.color = color
-
-    def __call__(self, code: str, text: str) -> str:
-        return f"{code}{text}{RESET}" if self.color else text
-
-    def outcome(self, outcome: Outcome) -> str:
-        code = GREEN if outcome is Outcome.OK else YELLOW if outcome is Outcome.EMPTY_TOOLS else RED
-        return self(BOLD + code, outcome.value)
-
-
-def _step_line(step: Step, st: _Style) -> list[str]:
+def _step_line(step: Step, paint: Paint) -> list[str]:
     status = f"HTTP {step.http_status}" if step.http_status is not None else "no answer"
     tries = f"  ({step.attempts} attempts)" if step.attempts > 1 else ""
-    lines = [f"  {step.method:<14} {status:<10} {step.duration_ms:>8.0f} ms  {st.outcome(step.outcome)}{tries}"]
+    waited = step.duration_ms - step.wire_ms
+    wire = f"  ({step.wire_ms:.0f} ms on the wire)" if step.exchanges and waited >= 100 else ""
+    outcome = paint(outcome_style(step.outcome), step.outcome.value)
+    lines = [f"  {step.method:<14} {status:<10} {step.duration_ms:>8.0f} ms  {outcome}{tries}{wire}"]
     d = step.detail
     if step.outcome is not Outcome.OK:
         if d.message:
@@ -54,7 +50,7 @@ def _step_line(step: Step, st: _Style) -> list[str]:
         if d.request_id:
             lines.append(f"      request id: {clean(d.request_id)}")
         if step.hint:
-            lines.append(f"      {st(DIM, 'hint:')}       {clean(step.hint)}")
+            lines.append(f"      {paint('dim', 'hint:')}       {clean(step.hint)}")
     if step.method == "tools/call" and step.outcome is Outcome.OK and step.data.get("result_text"):
         text = " ".join(str(step.data["result_text"]).split())
         lines.append(f"      result:     {clean(text[:200])}")
@@ -79,14 +75,18 @@ def _exchange_lines(ex: Exchange) -> list[str]:
 
 
 def render_text(result: RunResult, *, color: bool = False, verbose: bool = False) -> str:
-    st = _Style(color)
+    paint = Paint(color)
     version = f"  (MCP {result.protocol_version})" if result.protocol_version else ""
-    out = [f"{st(BOLD, 'agentcore-probe')} {clean(result.url)}{version}"]
+    title = f"{clean(result.name)}: " if result.name else ""
+    out = [f"{paint('bold', 'agentcore-probe')} {title}{clean(result.url)}{version}"]
     for step in result.steps:
-        out += _step_line(step, st)
+        out += _step_line(step, paint)
     if result.tools:
-        shown = ", ".join(result.tools[:8]) + (f", … ({len(result.tools)} in all)" if len(result.tools) > 8 else "")
-        out.append(f"  tools: {clean(shown)}")
+        shown = ", ".join(clean(t, limit=TOOL_NAME_SHOWN) for t in result.tools[:TOOLS_SHOWN])
+        if len(result.tools) > TOOLS_SHOWN:
+            shown += f", … ({len(result.tools)} in all)"
+        partial = " (partial list)" if result.tools_partial else ""
+        out.append(f"  tools{partial}: {shown}")
     for note in result.notes:
         out.append(f"  note: {clean(note)}")
     if result.iam is not None:
@@ -95,16 +95,27 @@ def render_text(result: RunResult, *, color: bool = False, verbose: bool = False
         out.append("")
         iam_text = render_iam_check(result.iam, color=False)
         out += ["  " + clean(line, one_line=False) if line else "" for line in iam_text.splitlines()]
+    for check in result.checks:
+        if check.name == "outcome":
+            continue
+        mark = paint("green", "ok  ") if check.passed else paint("yellow" if check.level == "warn" else "red",
+                                                                  "WARN" if check.level == "warn" else "FAIL")
+        out.append(f"  expect {mark} {check.name}: {clean(check.message)}")
     out.append("")
-    verdict = f"{st.outcome(result.outcome)} (exit {result.outcome.exit_code}): {result.outcome.meaning}"
-    if result.expect is not None:
-        met = result.outcome is result.expect
-        word = st(GREEN, "expectation met") if met else st(RED, "expectation NOT met")
-        verdict += f"\n{word}: expected {result.expect.value}, got {result.outcome.value} (exit {result.exit_code})"
-    out.append(f"RESULT {verdict}")
+    meaning = f"{paint(outcome_style(result.outcome), result.outcome.value)}"
+    if result.interrupted:
+        meaning += " (interrupted)"
+    met = result.expectation_met
+    if met is None or result.outcome is Outcome.PROBE_ERROR:
+        out.append(f"RESULT {meaning} (exit {result.exit_code}): {result.outcome.meaning}")
+    else:
+        out.append(f"RESULT {meaning}: {result.outcome.meaning}")
+        word = paint("green", "expectation met") if met else paint("red", "expectation NOT met")
+        wanted = ", ".join(o.value for o in result.expect) or "the checks above"
+        out.append(f"{word}: expected {wanted}, got {result.outcome.value} (exit {result.exit_code})")
     if verbose:
         out.append("")
-        out.append(st(BOLD, "transcript (redacted)"))
+        out.append(paint("bold", "transcript (redacted)"))
         for step in result.steps:
             for ex in step.exchanges:
                 out += _exchange_lines(ex)

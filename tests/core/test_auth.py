@@ -6,6 +6,7 @@ probe would print: error messages, recorded exchanges, reprs.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import http.server
 import json
@@ -18,10 +19,14 @@ from urllib.parse import parse_qs
 import httpx2
 import pytest
 
-from probe.auth import AuthConfig, AuthConfigError, auth_config_from_args, build_auth
+from probe.auth import AuthConfigError, TokenFetch, build_auth
 from probe.cli import build_parser
+from probe.cli.run import auth_config_from_args
+from probe.engine import run_many
+from probe.exchange import Recorder
 from probe.outcome import Outcome
 from probe.redact import Redactor
+from probe.spec import AuthConfig, Probe, Target
 
 BEARER = "bearer-tok-0123456789abcdef"
 CLIENT_ID = "probe-client"
@@ -101,6 +106,16 @@ def _mcp_expecting(token: str) -> Route:
 
 def _mcp_post(client: httpx2.Client, url: str) -> httpx2.Response:
     return client.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}})
+
+
+def fetch_token(plan: object, redactor: Redactor | None = None, timeout: float = 5.0) -> TokenFetch:
+    """One token request through the engine's recorder, as a run makes it."""
+
+    async def go() -> TokenFetch:
+        async with httpx2.AsyncClient() as client:
+            return await plan.grant.fetch(Recorder(client, redactor or Redactor()), timeout)  # type: ignore[attr-defined]
+
+    return asyncio.run(go())
 
 
 def _no_secret_in(text: str, *secrets: str) -> None:
@@ -216,9 +231,7 @@ def test_bearer_is_never_sent_in_clear_to_another_host(monkeypatch):
 
 def test_no_auth_options_means_no_auth():
     plan = build_auth(AuthConfig(), Redactor(), url="https://gw.example.com/mcp")
-    assert (plan.mode, plan.httpx_auth, plan.needs_token) == ("none", None, False)
-    with pytest.raises(RuntimeError):
-        plan.fetch_token(httpx2.Client(), 1.0)
+    assert (plan.mode, plan.httpx_auth, plan.needs_token, plan.grant) == ("none", None, False, None)
 
 
 # --- OAuth client credentials ------------------------------------------------------------
@@ -251,17 +264,17 @@ def _recorded(fetch: object) -> str:
     return json.dumps(fetch.exchange.to_dict())  # type: ignore[attr-defined]
 
 
-def test_client_credentials_fetch_once_then_bearer(server, monkeypatch):
+def test_client_credentials_fetch_then_bearer(server, monkeypatch):
     server.routes["/token"] = _token_endpoint
     server.routes["/mcp"] = _mcp_expecting(ISSUED)
     plan, redactor = _oauth(server, monkeypatch)
     assert plan.mode == "oauth2_client_credentials" and plan.needs_token
+    fetch = fetch_token(plan, redactor)
+    assert (fetch.ok, fetch.outcome, fetch.message) == (True, Outcome.OK, None)
+    assert fetch.expires_in == 3600
     with httpx2.Client(auth=plan.httpx_auth, timeout=5) as client:
-        fetch = plan.fetch_token(client, 5.0)
-        assert (fetch.ok, fetch.outcome, fetch.message) == (True, Outcome.OK, None)
         assert _mcp_post(client, f"{server.base}/mcp").status_code == 200
         assert _mcp_post(client, f"{server.base}/mcp").status_code == 200
-        assert plan.fetch_token(client, 5.0) is fetch  # once per run
     assert server.hits("/token") == 1
     assert server.hits("/mcp") == 2
     assert parse_qs(server.seen[0].body.decode()) == {"grant_type": ["client_credentials"], "scope": ["mcp/invoke"]}
@@ -274,11 +287,37 @@ def test_client_credentials_fetch_once_then_bearer(server, monkeypatch):
     assert redactor.text(f"{ISSUED} {CLIENT_SECRET} {basic}") == "[REDACTED] [REDACTED] [REDACTED]"
 
 
+def test_probes_sharing_a_client_fetch_one_token(server, monkeypatch):
+    """run_many shares the grant's token between the probes of a target: the identity provider is asked once."""
+    server.routes["/token"] = _token_endpoint
+    server.routes["/mcp"] = _mcp_expecting(ISSUED)
+    monkeypatch.setenv("PROBE_CLIENT_SECRET", CLIENT_SECRET)
+    auth = AuthConfig(oauth_token_url=f"{server.base}/token", oauth_client_id=CLIENT_ID,
+                      oauth_client_secret_env="PROBE_CLIENT_SECRET")
+    probes = [Probe(Target(f"{server.base}/mcp", auth=auth), protocol_version="2026-07-28", name=f"p{i}")
+              for i in range(3)]
+    results = asyncio.run(run_many(probes, concurrency=3))
+    # The endpoint lists no tools: every probe got past auth with the one token.
+    assert [r.outcome for r in results] == [Outcome.EMPTY_TOOLS] * 3
+    assert server.hits("/token") == 1 and server.hits("/mcp") == 3
+    assert sum(1 for r in results for s in r.steps if s.method == "oauth2/token") == 1
+    for r in results:
+        _no_secret_in(json.dumps(r.to_dict()), CLIENT_SECRET, ISSUED)
+
+
+def test_client_credentials_sends_the_resource_indicator(server, monkeypatch):
+    server.routes["/token"] = _token_endpoint
+    monkeypatch.setenv("PROBE_CLIENT_SECRET", CLIENT_SECRET)
+    cfg = AuthConfig(oauth_token_url=f"{server.base}/token", oauth_client_id=CLIENT_ID,
+                     oauth_client_secret_env="PROBE_CLIENT_SECRET", oauth_resource=f"{server.base}/mcp")
+    assert fetch_token(build_auth(cfg, Redactor(), url=f"{server.base}/mcp")).ok
+    assert parse_qs(server.seen[0].body.decode())["resource"] == [f"{server.base}/mcp"]
+
+
 def test_client_credentials_without_scope_sends_none(server, monkeypatch):
     server.routes["/token"] = _token_endpoint
     plan, _ = _oauth(server, monkeypatch, scope=None)
-    with httpx2.Client(timeout=5) as client:
-        assert plan.fetch_token(client, 5.0).ok
+    assert fetch_token(plan).ok
     assert parse_qs(server.seen[0].body.decode()) == {"grant_type": ["client_credentials"]}
 
 
@@ -295,14 +334,13 @@ def test_invalid_client_is_auth_failed_with_the_description(server, monkeypatch)
         401, {"error": "invalid_client", "error_description": "Client authentication failed"}
     )
     plan, _ = _oauth(server, monkeypatch)
-    with httpx2.Client(timeout=5) as client:
-        fetch = plan.fetch_token(client, 5.0)
-        assert not fetch.ok and fetch.outcome is Outcome.AUTH_FAILED
-        assert fetch.message == "token endpoint answered HTTP 401: invalid_client: Client authentication failed"
-        assert fetch.exchange.status == 401
-        _no_secret_in(_recorded(fetch), CLIENT_SECRET)
-        # A failed fetch is not cached: a retry asks again.
-        plan.fetch_token(client, 5.0)
+    fetch = fetch_token(plan)
+    assert not fetch.ok and fetch.outcome is Outcome.AUTH_FAILED
+    assert fetch.message == "token endpoint answered HTTP 401: invalid_client: Client authentication failed"
+    assert fetch.exchange.status == 401
+    _no_secret_in(_recorded(fetch), CLIENT_SECRET)
+    # A failed fetch is not kept: a retry asks again.
+    fetch_token(plan)
     assert server.hits("/token") == 2
 
 
@@ -313,16 +351,14 @@ def test_wrong_secret_is_rejected_by_the_checking_endpoint(server, monkeypatch):
     cfg = AuthConfig(oauth_token_url=f"{server.base}/token", oauth_client_id=CLIENT_ID,
                      oauth_client_secret_env="PROBE_CLIENT_SECRET")
     wrong = build_auth(cfg, Redactor(), url=f"{server.base}/mcp")
-    with httpx2.Client(timeout=5) as client:
-        assert wrong.fetch_token(client, 5.0).outcome is Outcome.AUTH_FAILED
-        assert plan.fetch_token(client, 5.0).outcome is Outcome.OK
+    assert fetch_token(wrong).outcome is Outcome.AUTH_FAILED
+    assert fetch_token(plan).outcome is Outcome.OK
 
 
 def test_html_500_is_server_error(server, monkeypatch):
     server.routes["/token"] = lambda seen: (500, {"content-type": "text/html"}, b"<html><h1>Oops</h1></html>")
     plan, _ = _oauth(server, monkeypatch)
-    with httpx2.Client(timeout=5) as client:
-        fetch = plan.fetch_token(client, 5.0)
+    fetch = fetch_token(plan)
     assert (fetch.ok, fetch.outcome, fetch.message) == (False, Outcome.SERVER_ERROR, "token endpoint answered HTTP 500")
     assert fetch.exchange.body == "<html><h1>Oops</h1></html>"
     assert fetch.exchange.headers["content-type"] == "text/html"
@@ -341,8 +377,7 @@ def test_html_500_is_server_error(server, monkeypatch):
 def test_unusable_success_is_protocol_error(server, monkeypatch, answer, message):
     server.routes["/token"] = lambda seen: answer
     plan, _ = _oauth(server, monkeypatch)
-    with httpx2.Client(timeout=5) as client:
-        fetch = plan.fetch_token(client, 5.0)
+    fetch = fetch_token(plan)
     assert (fetch.ok, fetch.outcome, fetch.message) == (False, Outcome.PROTOCOL_ERROR, message)
     _no_secret_in(_recorded(fetch), CLIENT_SECRET, ISSUED)
 
@@ -350,8 +385,7 @@ def test_unusable_success_is_protocol_error(server, monkeypatch, answer, message
 def test_throttled_token_endpoint(server, monkeypatch):
     server.routes["/token"] = lambda seen: (429, {"retry-after": "2"}, b"slow down")
     plan, _ = _oauth(server, monkeypatch)
-    with httpx2.Client(timeout=5) as client:
-        fetch = plan.fetch_token(client, 5.0)
+    fetch = fetch_token(plan)
     assert fetch.outcome is Outcome.THROTTLED
     assert fetch.exchange.headers["retry-after"] == "2"
 
@@ -361,8 +395,7 @@ def test_refused_port_is_transport_error(server, monkeypatch):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # bound, never listening: connections are refused
         plan, _ = _oauth(server, monkeypatch, token_url=f"http://127.0.0.1:{port}/token")
-        with httpx2.Client(timeout=5) as client:
-            fetch = plan.fetch_token(client, 2.0)
+        fetch = fetch_token(plan, timeout=2.0)
     assert (fetch.ok, fetch.outcome) == (False, Outcome.TRANSPORT_ERROR)
     assert fetch.exchange.status is None and fetch.exchange.error == "refused"
     assert fetch.message is not None and fetch.message.startswith("token endpoint unreachable (refused)")
@@ -386,8 +419,7 @@ def test_reprs_hold_no_secret(server, monkeypatch, tmp_path):
     monkeypatch.delenv("AWS_PROFILE", raising=False)
 
     oauth_plan, _ = _oauth(server, monkeypatch)
-    with httpx2.Client(timeout=5) as client:
-        fetch = oauth_plan.fetch_token(client, 5.0)  # type: ignore[attr-defined]
+    fetch = fetch_token(oauth_plan)
     configs = [
         AuthConfig(bearer_token_env="PROBE_TOKEN"),
         AuthConfig(bearer_token_file=str(token_file)),

@@ -15,7 +15,7 @@ from probe.cli import main
 from probe.lab.state import Target, ToolSpec
 
 PERMIT_SMALL_REFUNDS = """permit(principal, action == AgentCore::Action::"RefundTarget___process_refund",
-                  resource == AgentCore::Gateway::"{arn}") when {{ context.input.amount < 500 }};"""
+                  resource == AgentCore::Gateway::"{arn}") when {{ context.input.amount.lessThan(decimal("500.0")) }};"""
 
 
 def run(capsys: pytest.CaptureFixture[str], url: str, *args: str) -> tuple[int, dict[str, Any], str]:
@@ -88,8 +88,22 @@ def test_paging_follows_next_cursor_to_the_end(lab, gateways, capsys) -> None:
     assert (code, len(report["tools"])) == (0, 90)
     pages = [t for t in report["transcript"] if t["rpc_method"] == "tools/list"]
     assert len(pages) >= 2
+    everything = report["tools"]
     code, report, _ = run(capsys, lab.gateway_url(gateways["paged"].gateway_id), "--max-pages", "1")
-    assert report["outcome"] == "protocol_error" and "more than 1 pages" in report["steps"][-1]["message"]
+    listing = report["steps"][-1]
+    assert (code, report["outcome"]) == (61, "protocol_error")
+    assert "reached --max-pages 1" in listing["message"] and "incomplete" in listing["message"]
+    assert "Raise --max-pages" in listing["hint"]
+    first_page = report["tools"]
+    assert 0 < len(first_page) < 90 and everything[: len(first_page)] == first_page
+    assert report["tools_partial"] is True
+    # The bound protects the probe; when the tool to call was already listed, the run goes on.
+    code, report, _ = run(capsys, lab.gateway_url(gateways["paged"].gateway_id), "--max-pages", "1",
+                          "--call", first_page[0])
+    listing = report["steps"][1]
+    assert listing["outcome"] == "ok" and listing["data"]["bound_reached"] is True
+    assert "the run goes on" in listing["hint"]
+    assert report["steps"][-1]["method"] == "tools/call" and report["steps"][-1]["outcome"] in ("ok", "tool_error")
 
 
 def test_tool_missing(lab, gateways, capsys) -> None:

@@ -396,7 +396,11 @@ def test_lambda_targets_are_reported_separately():
     role = make_role(inline={"full": doc(allow("bedrock-agentcore:*", "*"), allow("lambda:InvokeFunction", f1))})
     gw = make_gateway(role, lambda_arns=(f1, f2))
     result, data = run(gw)
-    assert data["verdict"] == "ok" and result.exit_code == 0  # the policy-evaluation verdict
+    assert data["verdict"] == "ok"  # the verdict is about policy evaluation ...
+    assert result.exit_code == data["exit_code"] == 6  # ... the exit code says a target cannot be invoked
+    assert data["lambda_uninvokable"] == [f2]
+    verdict_line = next(line for line in render_iam_check(data).splitlines() if line.startswith("verdict:"))
+    assert "1 Lambda target cannot be invoked" in verdict_line
     assert {(d["resource"], d["decision"]) for d in data["lambda"]} == {(f1, "allowed"), (f2, "implicit_deny")}
     assert [d["resource"] for d in data["lambda_missing"]] == [f2]
     lambda_statements = [s for s in data["remediation_policy"]["Statement"] if s["Sid"] == "InvokeLambdaTargets"]
@@ -494,7 +498,6 @@ def test_cli_text_names_missing_permissions_and_the_command(capsys):
     [
         (["iam", "check"], "name the gateway"),
         (["iam", "check", "https://example.com/mcp"], "cannot read a gateway id and region"),
-        (["iam", "check", "--gateway-id", "gw-abcdef1234"], "name the gateway"),
         (["iam", "check", "--gateway-id", "gw-abcdef1234", "--region", "mars"], "is not an AWS region"),
         (["iam", "fix", "--region", REGION], "name the gateway"),
     ],

@@ -259,7 +259,9 @@ def test_boundary_alone_allows_nothing() -> None:
         (AUTHORIZE, f"arn:aws:bedrock-agentcore:*:{ACCOUNT}:gateway/*", AUTHORIZE, GW, "allowed"),
         (AUTHORIZE, f"arn:aws:bedrock-agentcore:*:{ACCOUNT}:gateway/*", AUTHORIZE, PE, "implicit_deny"),
         (AUTHORIZE, "arn:aws:*", AUTHORIZE, GW, "allowed"),  # * crosses ':' and '/'
-        (AUTHORIZE, "arn:aws:bedrock-agentcore:*/demo-abc123", AUTHORIZE, GW, "allowed"),
+        # a * that is not the last character of its segment stays inside it (IAM's documented rule)
+        (AUTHORIZE, "arn:aws:bedrock-agentcore:*/demo-abc123", AUTHORIZE, GW, "implicit_deny"),
+        (AUTHORIZE, "arn:aws:bedrock-agentcore:*:gateway/demo-abc123", AUTHORIZE, GW, "allowed"),
         (AUTHORIZE, f"arn:aws:bedrock-agentcore:us-east-?:{ACCOUNT}:gateway/demo-abc123", AUTHORIZE, GW, "allowed"),
         (AUTHORIZE, f"{ARN}:gateway/demo-abc12?", AUTHORIZE, GW, "allowed"),
         (AUTHORIZE, f"{ARN}:gateway/demo-abc1?", AUTHORIZE, GW, "implicit_deny"),

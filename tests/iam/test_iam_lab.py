@@ -16,7 +16,7 @@ from probe.cli import main
 from probe.iam.check import check_gateway
 from probe.lab.role_check import missing_for_gateway
 
-PERMIT_ALL = "permit(principal, action, resource);"
+PERMIT_ALL = "permit(principal, action, resource is AgentCore::Gateway);"
 
 
 @pytest.fixture

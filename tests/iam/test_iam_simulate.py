@@ -65,8 +65,14 @@ def setup():
         yield gw, SessionWith(session, iam=iam), Stubber(iam)
 
 
+def expect_role_tags(stub: Stubber, gw, tags: list[dict] | None = None) -> None:
+    """The check reads the role's tags first (they are context for the simulation)."""
+    stub.add_response("list_role_tags", {"Tags": tags or [], "IsTruncated": False}, {"RoleName": gw.role_name})
+
+
 def expect_two_calls(stub: Stubber, gw, gateway_results: list[dict], engine_results: list[dict]) -> None:
     """The batching contract: one call for the gateway ARN, one for the engine ARN."""
+    expect_role_tags(stub, gw)
     stub.add_response(
         "simulate_principal_policy",
         {"EvaluationResults": gateway_results, "IsTruncated": False},
@@ -241,6 +247,7 @@ def test_simulated_trial_catches_a_boundary_behind_implicit_denies(setup):
 def test_access_denied_on_simulation_falls_back_offline(setup):
     gw, session, stub = setup
     name = gw.role_name
+    expect_role_tags(stub, gw)
     stub.add_client_error(
         "simulate_principal_policy",
         service_error_code="AccessDenied",

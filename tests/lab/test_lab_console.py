@@ -1,4 +1,4 @@
-"""The console's paths (the incident lives there), scenarios, and `agentcore-probe lab`."""
+"""The console's paths (the incident lives there), seed files, and `agentcore-probe lab`."""
 
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ from probe.lab.console import (
     ConsoleError,
     default_targets,
 )
-from probe.lab.scenario import ScenarioError, load_scenario, parse_scenario
+from probe.lab.seed import SeedError, load_seed, parse_seed
+from probe.lab.server import SEEDS_DIR
 from probe.lab.state import LAB_ACCOUNT
 
 REPO = Path(__file__).resolve().parents[2]
@@ -216,11 +217,11 @@ def test_oauth_token_from_the_lab_issuer_opens_a_jwt_gateway(lab):
     assert "tools" in _rpc(url, "tools/list", {"Authorization": f"Bearer {token}"})["result"]
 
 
-# --- scenarios ---------------------------------------------------------------------------------------------
+# --- seed files ---------------------------------------------------------------------------------------------
 
 
-def test_incident_scenario_seeds_both_sides(lab, iam):
-    seeded = lab.seed(REPO / "scenarios" / "lab-incident.yaml", environ={})
+def test_incident_seed_seeds_both_sides(lab, iam):
+    seeded = lab.seed(SEEDS_DIR / "default.yaml", environ={})
     gw = seeded.gateways
     assert set(gw) == {"walkthrough", "incident", "logonly", "open"}
     engine_arn = lab.state.engine(seeded.engines["RefundPolicies"]).arn
@@ -231,15 +232,16 @@ def test_incident_scenario_seeds_both_sides(lab, iam):
     assert SID_EVALUATE in statements(iam, gw["walkthrough"].role_arn)
     assert role_check.missing_for_gateway(gw["walkthrough"]) == []
     assert len(role_check.missing_for_gateway(gw["incident"])) == 5
-    assert len(lab.state.engine(seeded.engines["RefundPolicies"]).policies) == 3
+    policies = lab.state.engine(seeded.engines["RefundPolicies"]).policies.values()
+    assert len(policies) == 6 and all(p.status == "ACTIVE" and not p.status_reasons for p in policies)
     (client,) = seeded.clients
     assert client.client_id == "refunds-agent" and client.generated
     assert lab.issuer.client("refunds-agent") is not None
     assert gw["walkthrough"].authorizer_configuration["customJWTAuthorizer"]["allowedClients"] == ["refunds-agent"]
 
 
-def test_faults_scenario_resolves_gateway_placeholders(lab):
-    seeded = lab.seed(REPO / "scenarios" / "lab-faults.yaml", environ={})
+def test_faults_seed_resolves_gateway_placeholders(lab):
+    seeded = lab.seed(SEEDS_DIR / "faults.yaml", environ={})
     guarded = seeded.gateways["guarded"]
     statements_ = [p.statement for p in lab.state.engine(seeded.engines["GuardedRefunds"]).policies.values()]
     assert all(f'AgentCore::Gateway::"{guarded.arn}"' in s for s in statements_) and len(statements_) == 2
@@ -251,9 +253,9 @@ def test_faults_scenario_resolves_gateway_placeholders(lab):
     assert seeded.gateways["broken-target"].faults.failing_tools == {"WeatherTarget___get_forecast"}
 
 
-def test_scenario_secret_comes_from_the_named_env_var(lab):
+def test_seed_secret_comes_from_the_named_env_var(lab):
     doc = {"oauth_clients": [{"client_id": "env-client", "secret_env": "CON_TEST_SECRET"}]}
-    seeded = lab.seed(parse_scenario(doc, "inline.yaml"), environ={"CON_TEST_SECRET": "from-env-value"})
+    seeded = lab.seed(parse_seed(doc, "inline.yaml"), environ={"CON_TEST_SECRET": "from-env-value"})
     assert seeded.clients[0].generated is False
     token = httpx2.post(lab.token_url, data={"grant_type": "client_credentials"},
                         auth=("env-client", "from-env-value"))
@@ -286,26 +288,26 @@ def test_scenario_secret_comes_from_the_named_env_var(lab):
         ("page_size: true\n", "page_size: must be a number"),
     ],
 )
-def test_bad_scenario_files_name_file_and_field(tmp_path, text, where):
+def test_bad_seed_files_name_file_and_field(tmp_path, text, where):
     path = tmp_path / "bad.yaml"
     path.write_text(text)
-    with pytest.raises(ScenarioError) as exc:
-        load_scenario(path)
+    with pytest.raises(SeedError) as exc:
+        load_seed(path)
     message = str(exc.value)
     assert message.startswith(f"{path}: ") and where in message, message
     assert "\n" not in message
 
 
-def test_missing_scenario_file(tmp_path):
-    with pytest.raises(ScenarioError, match="cannot read"):
-        load_scenario(tmp_path / "absent.yaml")
+def test_missing_seed_file(tmp_path):
+    with pytest.raises(SeedError, match="cannot read"):
+        load_seed(tmp_path / "absent.yaml")
 
 
-def test_scenario_failing_at_the_api_names_the_entry(lab, tmp_path):
+def test_seed_failing_at_the_api_names_the_entry(lab, tmp_path):
     path = tmp_path / "cedar.yaml"
     path.write_text("policy_engines:\n  - name: BadCedar\n    policies:\n"
                     "      - {name: p, cedar: 'permit(principal, action resource) when { true };'}\n")
-    with pytest.raises(ScenarioError) as exc:
+    with pytest.raises(SeedError) as exc:
         lab.seed(path, environ={})
     assert str(exc.value).startswith(f"{path}: policy_engines[0].policies[0]: ValidationException: ")
 
@@ -346,7 +348,7 @@ def test_lab_main_prints_how_to_reach_it_and_stops_on_ctrl_c():
         exports = dict(line.split("export ", 1)[1].split("=", 1) for line in lines if line.startswith("  export AWS_"))
         assert set(exports) >= {"AWS_ENDPOINT_URL_BEDROCK_AGENTCORE_CONTROL", "AWS_ENDPOINT_URL_IAM",
                                 "AWS_ENDPOINT_URL_STS", "AWS_DEFAULT_REGION", "AWS_REGION"}
-        assert "(tools/list pages of 5)" in text  # the default scenario's page_size
+        assert "(tools/list pages of 5)" in text  # the default seed's page_size
         commands = [line.strip() for line in lines if line.strip().startswith("agentcore-probe ")]
         run_lines = [c for c in commands if c.startswith("agentcore-probe run ")]
         # every run names its gateway and region, or the IAM tie-in could not be reached from a lab URL
@@ -406,10 +408,10 @@ def test_lab_main_port_in_use_is_one_line_exit_2():
     assert err.count("\n") == 1 and f"127.0.0.1:{port}" in err and err.startswith("agentcore-probe: error:")
 
 
-def test_lab_main_bad_scenario_is_one_line_exit_2(tmp_path):
+def test_lab_main_bad_seed_is_one_line_exit_2(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("gateways:\n  - name: a\n    mode: STRICT\n")
-    proc = _start_cli("--scenario", str(path))
+    proc = _start_cli("--seed", str(path))
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 2
     assert err == f"agentcore-probe: error: {path}: gateways[0].mode: must be one of LOG_ONLY, ENFORCE, not 'STRICT'\n"
@@ -419,22 +421,23 @@ def test_lab_main_aws_tooling_failure_is_one_line_exit_2(monkeypatch, capsys):
     """A botocore failure while seeding (here: the control plane unreachable) is one line, not a traceback."""
     from botocore.exceptions import EndpointConnectionError
 
-    from probe.lab.server import Lab, lab_main
+    from probe.cli_lab import lab_main
+    from probe.lab.server import Lab
 
-    def unreachable(self, scenario, **kw):
+    def unreachable(self, spec, **kw):
         raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1/gateways/")
 
     monkeypatch.setattr(Lab, "seed", unreachable)
-    assert lab_main(argparse.Namespace(port=0, scenario=None)) == 2
+    assert lab_main(argparse.Namespace(port=0, seed=None)) == 2
     err = capsys.readouterr().err
     assert err == ("agentcore-probe: error: the lab's AWS clients failed: Could not connect to the endpoint URL: "
                    '"http://127.0.0.1:1/gateways/"\n')
 
 
-def test_scenario_page_size_sets_the_labs_pages(lab):
+def test_seed_page_size_sets_the_labs_pages(lab):
     before = lab.page_size
     try:
-        lab.seed(parse_scenario({"page_size": 3}, "pages.yaml"), environ={})
+        lab.seed(parse_seed({"page_size": 3}, "pages.yaml"), environ={})
         assert lab.page_size == 3
         g = lab.console.create_gateway("con-pages")
         with httpx2.Client(timeout=10) as http:
@@ -445,7 +448,7 @@ def test_scenario_page_size_sets_the_labs_pages(lab):
             answer = http.post(lab.gateway_url(g.gateway_id), headers=headers, json={
                 "jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": meta}}).json()["result"]
         assert len(answer["tools"]) == 3 and answer["nextCursor"]
-        lab.seed(parse_scenario({}, "none.yaml"), environ={})  # a scenario without page_size leaves it alone
+        lab.seed(parse_seed({}, "none.yaml"), environ={})  # a seed without page_size leaves it alone
         assert lab.page_size == 3
         for bad in (0, -1, True, 2.5):
             with pytest.raises(ValueError, match="page_size"):

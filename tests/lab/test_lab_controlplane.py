@@ -25,7 +25,7 @@ from probe.lab.state import LAB_ACCOUNT, Target, ToolSpec
 
 MODEL = botocore.session.get_session().get_service_model("bedrock-agentcore-control")
 ROLE = f"arn:aws:iam::{LAB_ACCOUNT}:role/SomeGatewayRole"
-CEDAR_OK = 'permit(principal, action == AgentCore::Action::"T___t", resource);'
+CEDAR_OK = "permit(principal, action, resource is AgentCore::Gateway);"
 LAMBDA = f"arn:aws:lambda:us-east-1:{LAB_ACCOUNT}:function:refunds"
 TOOL_DEFS = [
     {"name": "process_refund", "description": "Refund",

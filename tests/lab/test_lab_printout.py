@@ -1,6 +1,6 @@
 """`agentcore-probe lab`'s printout: every suggested command runs as printed and shows what it says.
 
-Both shipped scenarios are seeded into one lab; each printed `run` line is parsed as a
+Both shipped seeds are seeded into one lab; each printed `run` line is parsed as a
 shell would and run through the probe's own `run` path, and its outcome must be the one
 the line's comment predicts. The predictions come from the lab's Cedar model and role
 check; the outcomes from the probe against the running lab: two independent paths.
@@ -9,24 +9,25 @@ check; the outcomes from the probe against the running lab: two independent path
 from __future__ import annotations
 
 import shlex
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from probe.cli import build_parser
+from probe.cli.run import probe_from_args
+from probe.cli_lab import describe
 from probe.demo import probe_run
-from probe.lab.server import describe
+from probe.lab.server import SEEDS_DIR
 
-REPO = Path(__file__).resolve().parents[2]
 SECRET = "printout-test-client-secret"
 
 
 @pytest.fixture(scope="module")
 def printout(lab: Any) -> dict[str, list[tuple[list[str], str]]]:
-    """Gateway name -> [(argv after `agentcore-probe`, comment)] from the printout of both scenarios."""
-    seeded = [lab.seed(REPO / "scenarios" / name, environ={"LAB_OAUTH_CLIENT_SECRET": SECRET})
-              for name in ("lab-incident.yaml", "lab-faults.yaml")]
-    text = "\n".join(describe(lab, s, "scenario", None) for s in seeded)
+    """Gateway name -> [(argv after `agentcore-probe`, comment)] from the printout of both seeds."""
+    seeded = [lab.seed(SEEDS_DIR / name, environ={"LAB_OAUTH_CLIENT_SECRET": SECRET})
+              for name in ("default.yaml", "faults.yaml")]
+    text = "\n".join(describe(lab, s, "seed", None) for s in seeded)
     assert SECRET not in text
     out: dict[str, list[tuple[list[str], str]]] = {}
     gateway = ""
@@ -76,10 +77,10 @@ def test_printed_runs_show_the_outcome_they_predict(
                 continue
             if name == "throttled":
                 argv = [*argv, "--retries", "0"]
-            result = probe_run(argv[1:])
+            result = probe_run(probe_from_args(build_parser().parse_args(argv)))
             assert result.outcome.value == expected(comment), (name, argv, comment)
             if " in 2 pages " in comment:
                 listing = next(s for s in result.steps if s.method == "tools/list")
                 assert listing.data["pages"] == 2, (name, comment)
             checked += 1
-    assert checked == 19  # 3 + 3 + 3 + 2 (incident scenario) + 1 + 2 + 2 + 3 (faults, without "slow")
+    assert checked == 19  # 3 + 3 + 3 + 2 (incident seed) + 1 + 2 + 2 + 3 (faults, without "slow")

@@ -1,8 +1,9 @@
-"""Argument parsing, wiring and exit codes; nothing else.
+"""The command line: argument parsing, wiring and exit codes; nothing else.
 
-This module imports only the standard library at load time so that `--help` and usage
-errors answer at once: each sub-command's implementation (httpx2, boto3, the MCP SDK,
-the lab) is imported only when that sub-command runs.
+Each command's module (probe.cli.run, probe.cli.replay, ...) turns argv into specs, calls
+the engine and hands the results to a reporter. This module imports only the standard
+library at load time so that `--help` and usage errors answer at once: each sub-command's
+implementation (httpx2, boto3, the lab) is imported only when that sub-command runs.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         help="probe a gateway: tools/list, then optionally tools/call",
         description="Probe an MCP endpoint over Streamable HTTP and classify every answer.",
         epilog="outcomes and exit codes:\n" + EPILOG_OUTCOMES
-        + "\n\nwith --expect: 0 when the outcome matches, 1 when it does not.",
+        + "\n\nwith --expect: 0 when the outcome matches, 1 when it does not; 2 for a usage error;"
+        " 130 when interrupted.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("url", help="the gateway's MCP endpoint, e.g. https://ID.gateway.bedrock-agentcore.REGION.amazonaws.com/mcp")
@@ -53,10 +55,12 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-retry-time", type=float, default=30.0, metavar="S",
                    help="bound on the total time spent retrying one request (default 30)")
     p.add_argument("--max-pages", type=int, default=100, metavar="N", help="tools/list page bound (default 100)")
+    p.add_argument("--max-run-time", type=float, default=120.0, metavar="S",
+                   help="bound on the whole run, retries and pages included (default 120)")
     p.add_argument("--protocol-version", default=None, metavar="V",
                    help="2025-03-26, 2025-06-18, 2025-11-25 (default, negotiated) or 2026-07-28 (stateless)")
-    p.add_argument("--expect", metavar="OUTCOME", choices=[o.value for o in Outcome],
-                   help="assert the outcome: exit 0 when it matches, 1 when not")
+    p.add_argument("--expect", metavar="OUTCOME[,OUTCOME]",
+                   help="assert the outcome (one or several, comma-separated): exit 0 when it matches, 1 when not")
     p.add_argument("-v", "--verbose", action="store_true", help="add the redacted HTTP transcript")
     p.add_argument("--no-iam", action="store_true",
                    help="make no AWS calls: skip the IAM check (policy internal failure) and the engine-state "
@@ -69,9 +73,16 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--oauth-client-id", metavar="ID")
     a.add_argument("--oauth-client-secret-env", metavar="NAME", help="environment variable holding the client secret")
     a.add_argument("--oauth-scope", metavar="SCOPE")
+    a.add_argument("--oauth-resource", metavar="URI",
+                   help="send this RFC 8707 resource indicator with the token request")
+    a.add_argument("--oauth-discover", action="store_true",
+                   help="find the token endpoint from the gateway (RFC 9728 and RFC 8414): only the client id "
+                   "and secret are needed")
     a.add_argument("--sigv4", action="store_true", help="sign requests with SigV4 (service bedrock-agentcore)")
     _add_aws_args(p)
-    p.set_defaults(handler=_lazy("probe.run", "main"))
+    p.add_argument("--connect-to", metavar="HOST:PORT",
+                   help="send the URL's requests to this address, keeping its Host header and TLS name (like curl)")
+    p.set_defaults(handler=_lazy("probe.cli.run", "main"))
 
 
 def _add_iam(sub: argparse._SubParsersAction) -> None:
@@ -107,8 +118,24 @@ def _add_iam(sub: argparse._SubParsersAction) -> None:
 def _add_lab(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("lab", help="start the embedded AgentCore lab on 127.0.0.1 until interrupted")
     p.add_argument("--port", type=int, default=0, help="first port to use (default: any free ports)")
-    p.add_argument("--scenario", metavar="FILE", help="seed the lab from a scenario file (YAML)")
-    p.set_defaults(handler=_lazy("probe.lab.server", "lab_main"))
+    p.add_argument("--seed", metavar="FILE", help="seed the lab from a seed file (YAML; default: the incident)")
+    p.add_argument("--scenario", dest="seed", metavar="FILE", help=argparse.SUPPRESS)  # deprecated spelling
+    p.set_defaults(handler=_lazy("probe.cli_lab", "lab_main"))
+
+
+def _add_replay(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "replay", help="re-judge a saved JSON report (-v --format json) with today's classifier",
+        description="Load a report written with `run -v --format json`, classify every recorded exchange "
+        "again, and print the same report. Where today's rules judge differently than the saved outcome, "
+        "it says so. Makes no network call.",
+        epilog="exit codes: as `run` for the report's outcome; 2 when the file cannot be read.",
+    )
+    p.add_argument("report", metavar="REPORT.json", help="a report written with -v --format json (- for stdin)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("-v", "--verbose", action="store_true", help="add the redacted HTTP transcript")
+    p.add_argument("--no-color", action="store_true")
+    p.set_defaults(handler=_lazy("probe.cli.replay", "main"))
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
@@ -134,9 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Does this AgentCore Gateway really work end to end over MCP? If not, why, and how to fix it.",
     )
     parser.add_argument("--version", action="version", version=f"agentcore-probe {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,iam,lab,demo}",
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,replay,iam,lab,demo}",
                                 parser_class=_Parser)
     _add_run(sub)
+    _add_replay(sub)
     _add_iam(sub)
     _add_lab(sub)
     _add_demo(sub)

@@ -1,9 +1,9 @@
-"""Scenario files: a small YAML that seeds the lab with engines, gateways and OAuth clients.
+"""Seed files: a small YAML that seeds the lab with engines, gateways and OAuth clients.
 
-Parsing is pure (`parse_scenario`) and strict: an unknown key or a wrong type is a
-`ScenarioError` whose one-line message names the file and the field, so a typo never
+Parsing is pure (`parse_seed`) and strict: an unknown key or a wrong type is a
+`SeedError` whose one-line message names the file and the field, so a typo never
 seeds a lab that silently differs from what the file says. Seeding (`seed`) goes
-through the lab's console, so a scenario makes exactly what an operator clicking
+through the lab's console, so a seed makes exactly what an operator clicking
 through the console would, roles included.
 
     page_size: 5                      # optional: tools/list page size of every gateway (default 50)
@@ -19,7 +19,9 @@ through the console would, roles included.
             cedar: |                  # ${gateway_arn:NAME} / ${gateway_id:NAME} name a gateway below
               permit(principal, action == AgentCore::Action::"RefundTarget___process_refund",
                      resource == AgentCore::Gateway::"${gateway_arn:walkthrough}")
-              when { context.input.amount < 500 };
+              when { context.input.amount.lessThan(decimal("500.0")) };
+            validation_mode: IGNORE_ALL_FINDINGS  # optional: keep a policy AWS validation would fail
+            enforcement_mode: LOG_ONLY        # optional: evaluated, never enforced (default ACTIVE)
     gateways:
       - name: walkthrough
         authorizer: CUSTOM_JWT        # NONE (default) | CUSTOM_JWT | AWS_IAM | AUTHENTICATE_ONLY
@@ -47,7 +49,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
 
-from probe.lab.state import AuthorizerType, DenialShape, Faults, Gateway, PolicyMode, Target, ToolSpec
+from probe.lab.state import (
+    AuthorizerType,
+    DenialShape,
+    Faults,
+    Gateway,
+    PermissionFaultForm,
+    PolicyMode,
+    Target,
+    ToolSpec,
+)
 
 if TYPE_CHECKING:
     from probe.lab.console import Console
@@ -56,8 +67,8 @@ JSON_TYPES = ("string", "number", "integer", "boolean", "object", "array")
 _PLACEHOLDER = re.compile(r"\$\{(gateway_arn|gateway_id):([^}]+)\}")
 
 
-class ScenarioError(ValueError):
-    """A bad scenario; the message is one line naming the file and the field."""
+class SeedError(ValueError):
+    """A bad seed file; the message is one line naming the file and the field."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +84,8 @@ class PolicySpec:
     name: str
     cedar: str
     description: str | None = None
+    validation_mode: str | None = None  # CreatePolicy's validationMode (None: the service default)
+    enforcement_mode: str | None = None  # CreatePolicy's enforcementMode (None: ACTIVE)
 
 
 @dataclass(frozen=True)
@@ -98,7 +111,7 @@ class GatewaySpec:
 
 
 @dataclass(frozen=True)
-class Scenario:
+class Seed:
     source: str
     clients: tuple[ClientSpec, ...] = ()
     engines: tuple[EngineSpec, ...] = ()
@@ -118,8 +131,8 @@ class SeededClient:
 class Seeded:
     """What seeding made, for printing and for tests."""
 
-    gateways: dict[str, Gateway] = field(default_factory=dict)  # by scenario name
-    engines: dict[str, str] = field(default_factory=dict)  # scenario name -> engine id
+    gateways: dict[str, Gateway] = field(default_factory=dict)  # by seed name
+    engines: dict[str, str] = field(default_factory=dict)  # seed name -> engine id
     clients: list[SeededClient] = field(default_factory=list)
     specs: dict[str, GatewaySpec] = field(default_factory=dict)
 
@@ -141,7 +154,7 @@ class _Reader:
 
     def fail(self, message: str, key: str | None = None) -> None:
         path = f"{self.where}.{key}" if key and self.where else (key or self.where or "(top)")
-        raise ScenarioError(f"{self.source}: {path}: {message}")
+        raise SeedError(f"{self.source}: {path}: {message}")
 
     def get(self, key: str, kind: type | tuple[type, ...], default: Any = None, *, required: bool = False) -> Any:
         if key not in self.doc or self.doc[key] is None:
@@ -192,12 +205,12 @@ def _unique(source: str, where: str, names: list[str], what: str) -> None:
     seen: set[str] = set()
     for name in names:
         if name in seen:
-            raise ScenarioError(f"{source}: {where}: {what} {name!r} is defined twice")
+            raise SeedError(f"{source}: {where}: {what} {name!r} is defined twice")
         seen.add(name)
 
 
-def parse_scenario(doc: Any, source: str = "<scenario>") -> Scenario:
-    """A checked Scenario from a loaded YAML document; ScenarioError names file and field."""
+def parse_seed(doc: Any, source: str = "<seed>") -> Seed:
+    """A checked Seed from a loaded YAML document; SeedError names file and field."""
     top = _Reader(source, "", {} if doc is None else doc, ("page_size", "oauth_clients", "policy_engines", "gateways"))
     page_size = top.get("page_size", int)
     if page_size is not None and page_size < 1:
@@ -213,18 +226,18 @@ def parse_scenario(doc: Any, source: str = "<scenario>") -> Scenario:
     gateway_names = {g.name for g in gateways}
     for i, g in enumerate(gateways):
         if g.policy_engine and g.policy_engine not in engine_names:
-            raise ScenarioError(f"{source}: gateways[{i}].policy_engine: no policy engine named {g.policy_engine!r}")
+            raise SeedError(f"{source}: gateways[{i}].policy_engine: no policy engine named {g.policy_engine!r}")
         for client in g.allowed_clients:
             if client not in client_ids:
-                raise ScenarioError(f"{source}: gateways[{i}].allowed_clients: no OAuth client {client!r}")
+                raise SeedError(f"{source}: gateways[{i}].allowed_clients: no OAuth client {client!r}")
     for i, e in enumerate(engines):
         for j, p in enumerate(e.policies):
             for m in _PLACEHOLDER.finditer(p.cedar):
                 name = m.group(2)
                 if name not in gateway_names:
-                    raise ScenarioError(
+                    raise SeedError(
                         f"{source}: policy_engines[{i}].policies[{j}].cedar: no gateway named {name!r}")
-    return Scenario(source=source, clients=clients, engines=engines, gateways=gateways, page_size=page_size)
+    return Seed(source=source, clients=clients, engines=engines, gateways=gateways, page_size=page_size)
 
 
 def _client(source: str, where: str, doc: Any) -> ClientSpec:
@@ -245,11 +258,15 @@ def _engine(source: str, where: str, doc: Any) -> EngineSpec:
         r.fail("must start with a letter and hold only letters, digits and _ (at most 48)", "name")
     policies = []
     for pw, pd in r.items("policies"):
-        pr = _Reader(source, pw, pd, ("name", "cedar", "description"))
+        pr = _Reader(source, pw, pd, ("name", "cedar", "description", "validation_mode", "enforcement_mode"))
         pname = pr.text("name", required=True) or ""
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,47}", pname):
             pr.fail("must start with a letter and hold only letters, digits and _ (at most 48)", "name")
-        policies.append(PolicySpec(pname, pr.text("cedar", required=True) or "", pr.text("description")))
+        policies.append(PolicySpec(
+            pname, pr.text("cedar", required=True) or "", pr.text("description"),
+            validation_mode=pr.choice("validation_mode", ("FAIL_ON_ANY_FINDINGS", "IGNORE_ALL_FINDINGS"), None),
+            enforcement_mode=pr.choice("enforcement_mode", ("ACTIVE", "LOG_ONLY"), None),
+        ))
     _unique(source, f"{where}.policies", [p.name for p in policies], "policy")
     return EngineSpec(name, tuple(policies), r.text("description"))
 
@@ -284,7 +301,7 @@ def _targets(source: str, where: str, doc: Any) -> tuple[Target, ...] | None:
     if doc == "none" or doc == []:
         return ()
     if not isinstance(doc, list):
-        raise ScenarioError(f"{source}: {where}: must be 'default', 'none' or a list of targets")
+        raise SeedError(f"{source}: {where}: must be 'default', 'none' or a list of targets")
     targets = []
     for i, td in enumerate(doc):
         r = _Reader(source, f"{where}[{i}]", td, ("name", "lambda_arn", "tools"))
@@ -321,47 +338,48 @@ def _faults(source: str, where: str, doc: dict[str, Any]) -> dict[str, Any]:
         "failing_tools": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
         "target_failure_text": lambda v: isinstance(v, str),
         "denial_shape": lambda v: v in get_args(DenialShape),
+        "permission_fault_form": lambda v: v in get_args(PermissionFaultForm),
     }
     known = {f.name for f in dataclasses.fields(Faults)}
     for key, value in doc.items():
         if key not in known:
-            raise ScenarioError(f"{source}: {where}: unknown fault {key!r} (known: {', '.join(sorted(known))})")
+            raise SeedError(f"{source}: {where}: unknown fault {key!r} (known: {', '.join(sorted(known))})")
         check = kinds.get(key)
         if check is not None and not check(value):
-            raise ScenarioError(f"{source}: {where}.{key}: invalid value {value!r}")
+            raise SeedError(f"{source}: {where}.{key}: invalid value {value!r}")
     return dict(doc)
 
 
-def load_scenario(path: str | os.PathLike[str]) -> Scenario:
-    """Read and check a scenario file; every failure is a one-line ScenarioError."""
+def load_seed(path: str | os.PathLike[str]) -> Seed:
+    """Read and check a seed file; every failure is a one-line SeedError."""
     import yaml
 
     source = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"{source}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+        raise SeedError(f"{source}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "(document)"
         problem = getattr(exc, "problem", None) or "not valid YAML"
-        raise ScenarioError(f"{source}: {where}: {problem}") from None
-    return parse_scenario(doc, source)
+        raise SeedError(f"{source}: {where}: {problem}") from None
+    return parse_seed(doc, source)
 
 
 # --- seeding (through the console) ------------------------------------------------------------------
 
 
 def seed(
-    scenario: Scenario,
+    spec: Seed,
     console: Console,
     *,
     add_client: Callable[..., Any] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Seeded:
-    """Make what the scenario describes: clients, engines, gateways (attached as the file says), policies.
+    """Make what the seed describes: clients, engines, gateways (attached as the file says), policies.
 
     Policies come last so that `${gateway_arn:NAME}` can name gateways made here.
     `add_client(client_id, secret, scopes=..., claims=...)` registers an OAuth client
@@ -375,10 +393,10 @@ def seed(
     out = Seeded()
     where = ""
     try:
-        for i, c in enumerate(scenario.clients):
+        for i, c in enumerate(spec.clients):
             where = f"oauth_clients[{i}]"
             if add_client is None:
-                raise ScenarioError(f"{scenario.source}: {where}: this lab has no token issuer")
+                raise SeedError(f"{spec.source}: {where}: this lab has no token issuer")
             given = env.get(c.secret_env)
             secret = given or secrets.token_urlsafe(24)
             kwargs: dict[str, Any] = {"claims": c.claims}
@@ -386,23 +404,28 @@ def seed(
                 kwargs["scopes"] = c.scopes
             add_client(c.client_id, secret, **kwargs)
             out.clients.append(SeededClient(c.client_id, c.secret_env, secret, generated=not given))
-        for i, e in enumerate(scenario.engines):
+        for i, e in enumerate(spec.engines):
             where = f"policy_engines[{i}]"
             out.engines[e.name] = console.create_policy_engine(e.name, e.description).engine_id
-        for i, g in enumerate(scenario.gateways):
+        for i, g in enumerate(spec.gateways):
             where = f"gateways[{i}]"
             out.gateways[g.name] = _make_gateway(console, g, out.engines)
             out.specs[g.name] = g
-        for i, e in enumerate(scenario.engines):
+        for i, e in enumerate(spec.engines):
             for j, p in enumerate(e.policies):
                 where = f"policy_engines[{i}].policies[{j}]"
                 cedar = _PLACEHOLDER.sub(lambda m: _resolve(m, out.gateways), p.cedar)
-                console.add_policy(out.engines[e.name], p.name, cedar, p.description)
+                pol = console.add_policy(out.engines[e.name], p.name, cedar, p.description,
+                                         validation_mode=p.validation_mode, enforcement_mode=p.enforcement_mode)
+                if pol.status_reasons and p.validation_mode != "IGNORE_ALL_FINDINGS":
+                    raise SeedError(f"{spec.source}: {where}: policy {p.name} failed validation: "
+                                    f"{'; '.join(pol.status_reasons)} (validation_mode: IGNORE_ALL_FINDINGS "
+                                    "keeps it, as AWS would)")
     except ClientError as exc:
         err = exc.response.get("Error", {})
-        raise ScenarioError(f"{scenario.source}: {where}: {err.get('Code')}: {err.get('Message')}") from None
+        raise SeedError(f"{spec.source}: {where}: {err.get('Code')}: {err.get('Message')}") from None
     except ConsoleError as exc:
-        raise ScenarioError(f"{scenario.source}: {where}: {exc}") from None
+        raise SeedError(f"{spec.source}: {where}: {exc}") from None
     return out
 
 

@@ -1,0 +1,70 @@
+"""`agentcore-probe replay REPORT.json`: re-judge a saved report offline and print it again.
+
+Every recorded exchange is classified again with today's rules (the classifier is pure,
+so this is exactly what the live run would decide now), and each step's verdict is
+compared with the saved one; a difference is said, never hidden. Nothing is sent anywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from probe.outcome import Outcome, RunResult
+
+MAX_REPORT_BYTES = 64 * 1024 * 1024
+
+
+def load_report(source: str) -> RunResult:
+    """A RunResult from a JSON report file (or `-`); ValueError with one line when it is not one."""
+    if source == "-":
+        text = sys.stdin.read(MAX_REPORT_BYTES + 1)
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ValueError(f"{source}: no such file")
+        if path.stat().st_size > MAX_REPORT_BYTES:
+            raise ValueError(f"{source}: larger than {MAX_REPORT_BYTES} bytes")
+        text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        data: Any = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise ValueError(f"{source}: not JSON ({exc})") from None
+    if isinstance(data, dict) and isinstance(data.get("probes"), list) and data["probes"]:
+        data = data["probes"][0].get("result", data)
+    if not isinstance(data, dict) or "outcome" not in data or "url" not in data:
+        raise ValueError(f"{source}: not an agentcore-probe report (no outcome and url)")
+    try:
+        return RunResult.from_dict(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{source}: not a report this probe can read ({type(exc).__name__}: {exc})") from None
+
+
+def rejudge(saved: RunResult) -> tuple[RunResult, list[str]]:
+    """The report as today's classifier judges its exchanges, and a line for every verdict that changed."""
+    from probe.replay import rejudge_result
+
+    return rejudge_result(saved)
+
+
+def main(ns: argparse.Namespace) -> int:
+    from probe.report import render
+    from probe.report.style import use_color
+
+    try:
+        saved = load_report(ns.report)
+    except (ValueError, OSError) as exc:
+        sys.stderr.write(f"agentcore-probe: error: {' '.join(str(exc).split())[:400]}\n")
+        return 2
+    result, changes = rejudge(saved)
+    if not any(s.exchanges for s in saved.steps) and saved.outcome is not Outcome.PROBE_ERROR:
+        sys.stderr.write("agentcore-probe: note: the report has no transcript (write it with -v --format json); "
+                         "its saved verdicts are shown as they were\n")
+    for line in changes:
+        sys.stderr.write(f"agentcore-probe: replay: {line}\n")
+    sys.stdout.write(render(result, fmt=ns.format, color=use_color(sys.stdout, no_color=ns.no_color),
+                            verbose=ns.verbose))
+    return result.exit_code

@@ -1,0 +1,75 @@
+"""After classification, ask why: typed `Diagnosis` entries chosen by outcome.
+
+The wire says *what* happened; some outcomes can only be explained by the control plane:
+
+- `policy_internal_failure`: the IAM check of the gateway's execution role (the point of
+  the tool), with the missing (action, resource) pairs and the least-privilege fix;
+- `empty_tools`: the policy engine's state (ENFORCE with no ACTIVE policy is default deny,
+  LOG_ONLY enforces nothing).
+
+Each diagnosis is data on the result; nothing here prints. AWS reads are blocking boto3
+calls, run in a worker thread so that the event loop (and other probes) go on.
+Diagnoses may also change the outcome when the evidence says the wire's word was wrong
+(the policy explainer's second form of the IAM fault plugs in here).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from probe.outcome import Diagnosis, Outcome, RunResult
+from probe.spec import Probe
+
+DIAGNOSED = frozenset({Outcome.POLICY_INTERNAL_FAILURE, Outcome.EMPTY_TOOLS})
+
+
+@dataclass
+class Findings:
+    """What the stage concluded: diagnoses to add and, rarely, a corrected outcome."""
+
+    diagnoses: list[Diagnosis] = field(default_factory=list)
+    outcome: Outcome | None = None
+
+
+async def diagnose(probe: Probe, result: RunResult) -> Findings:
+    """Diagnoses for `result`; never raises for AWS trouble (a refused read is itself a finding)."""
+    if not probe.diagnose or result.outcome not in DIAGNOSED:
+        return Findings()
+    target = probe.target
+    if not target.gateway_id or not target.region:
+        if result.outcome is Outcome.POLICY_INTERNAL_FAILURE:
+            return Findings([Diagnosis("target_unknown", "the gateway is not known, so its role was not checked", (
+                "The gateway is not known, so its role was not checked: pass --gateway-id and --region "
+                "(or use the gateway's own URL), or run `agentcore-probe iam check --gateway-id ID --region R`.",))])
+        return Findings()
+    if result.outcome is Outcome.POLICY_INTERNAL_FAILURE:
+        return Findings([await asyncio.to_thread(iam_diagnosis, target.gateway_id, target.region, target.profile)])
+    return Findings([await asyncio.to_thread(engine_state, target.gateway_id, target.region, target.profile)])
+
+
+def iam_diagnosis(gateway_id: str, region: str, profile: str | None) -> Diagnosis:
+    from probe.iam.check import check_gateway
+
+    check = check_gateway(gateway_id=gateway_id, region=region, profile=profile).to_dict()
+    missing = check.get("missing") or []
+    summary = f"IAM check ({check.get('method')}): {check.get('verdict')}"
+    if missing:
+        summary += f", {len(missing)} missing permissions"
+    return Diagnosis("iam_check", summary, (), check)
+
+
+def engine_state(gateway_id: str, region: str, profile: str | None) -> Diagnosis:
+    from probe.iam.check import policy_mode_notes
+    from probe.iam.gateway import describe_gateway
+
+    facts = describe_gateway(gateway_id=gateway_id, region=region, profile=profile)
+    lines = [note[0].upper() + note[1:] + "." for note in policy_mode_notes(facts)]
+    if facts.policy_engine_mode == "ENFORCE" and facts.policies_active:
+        lines.append(f"The policy engine is in ENFORCE with {facts.policies_active} active policies; "
+                     "none could permit any tool for this caller.")
+    lines += [f"Could not read: {err}" for err in facts.read_errors]
+    mode = facts.policy_engine_mode or ("none" if facts.gateway_arn else "unknown")
+    return Diagnosis("engine_state", f"policy engine mode {mode}", tuple(lines), {
+        "policy_engine_arn": facts.policy_engine_arn, "policy_engine_mode": facts.policy_engine_mode,
+        "policies_active": facts.policies_active, "read_errors": list(facts.read_errors)})
