@@ -12,10 +12,10 @@ a bearer-token run's start-up.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import re
-import time
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,6 +84,7 @@ class ClientCredentials:
         # RFC 6749 2.3.1: both parts are form-encoded before they are joined and base64-encoded.
         pair = f"{quote_plus(client_id)}:{quote_plus(client_secret)}".encode()
         self._basic = base64.b64encode(pair).decode()
+        self.basic_digest = hashlib.sha256(pair).hexdigest()  # tells grants apart without holding the secret
         redactor.add(client_secret)
         redactor.add(self._basic)
         self._token: str | None = None
@@ -264,7 +265,7 @@ class AuthPlan:
     def cache_key(self) -> tuple[str, ...] | None:
         """What identifies the grant's token across probes: endpoint, client, scope, resource."""
         g = self.grant
-        return None if g is None else (g.token_url, g.client_id, g.scope or "", g.resource or "", g._basic)
+        return None if g is None else (g.token_url, g.client_id, g.scope or "", g.resource or "", g.basic_digest)
 
 
 def build_auth(cfg: AuthConfig, redactor: Redactor, *, url: str) -> AuthPlan:
@@ -350,7 +351,7 @@ def _env_secret(name: str, flag: str) -> str:
 def _build_oauth(cfg: AuthConfig, redactor: Redactor, url: str) -> AuthPlan:
     missing = [
         flag for flag, value in (
-            ("--oauth-token-url", cfg.oauth_token_url),
+            ("--oauth-token-url", cfg.oauth_token_url or cfg.oauth_discover),
             ("--oauth-client-id", cfg.oauth_client_id),
             ("--oauth-client-secret-env", cfg.oauth_client_secret_env),
         ) if not value
@@ -358,15 +359,21 @@ def _build_oauth(cfg: AuthConfig, redactor: Redactor, url: str) -> AuthPlan:
     if missing:
         raise AuthConfigError(f"OAuth client credentials also need {', '.join(missing)}")
     token_url = cfg.oauth_token_url or ""
-    parts = urlsplit(token_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise AuthConfigError("--oauth-token-url must be an http(s) URL")
-    _require_private_channel(token_url, "--oauth-token-url")
+    if token_url:
+        check_token_url(token_url, "--oauth-token-url")
     _require_private_channel(url, "the MCP URL")
     secret = _env_secret(cfg.oauth_client_secret_env or "", "--oauth-client-secret-env")
     grant = ClientCredentials(token_url, cfg.oauth_client_id or "", secret, cfg.oauth_scope, redactor,
                               resource=cfg.oauth_resource)
     return AuthPlan("oauth2_client_credentials", ClientCredentialsAuth(grant), grant)
+
+
+def check_token_url(token_url: str, what: str) -> None:
+    """An http(s) token endpoint, and never one that would carry the client secret in clear text."""
+    parts = urlsplit(token_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise AuthConfigError(f"{what} must be an http(s) URL")
+    _require_private_channel(token_url, what)
 
 
 def _build_sigv4(cfg: AuthConfig, redactor: Redactor, url: str) -> AuthPlan:

@@ -8,6 +8,8 @@ saved exchange log is re-judged exactly as the live run judged it.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import re
 import time
@@ -156,7 +158,21 @@ def _debug_text(result: Any) -> str | None:
     debug = meta.get("debug") if isinstance(meta, dict) else None
     if debug is None:
         return None
-    return debug if isinstance(debug, str) else str(debug)
+    return debug if isinstance(debug, str) else brief(debug, 2000)
+
+
+def brief(value: Any, limit: int = 80) -> str:
+    """A value from the answer as JSON text, for a message; never raises.
+
+    Whatever the server sent: nested past any recursion limit, an integer too long to
+    print, a lone surrogate. At most `limit` characters (cut where no secret can be cut
+    in half: see `_snippet`).
+    """
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (ValueError, TypeError, RecursionError):
+        text = f"<{type(value).__name__}>"
+    return _snippet(text, limit)
 
 
 def _base_detail(a: Answer, **kw: Any) -> Detail:
@@ -182,17 +198,35 @@ def _retry_after(value: str | None, now: float | None = None) -> float | None:
 
         try:
             when = parsedate_to_datetime(value.strip())
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
-        seconds = when.timestamp() - (now if now is not None else time.time())
+        try:
+            seconds = when.timestamp() - (now if now is not None else time.time())
+        except (OverflowError, ValueError, OSError):
+            return None
     if math.isnan(seconds) or math.isinf(seconds):
         return None
     return min(max(0.0, seconds), 24 * 3600.0)
 
 
+# Characters a token can be made of (token68, JWT, base64, hex): a cut never falls among them.
+_TOKEN_CHARS = re.compile(r"[A-Za-z0-9._~+/=-]*\Z")
+
+
 def _snippet(text: str, limit: int = 200) -> str:
+    """At most `limit` characters of server text on one line.
+
+    The cut falls before a run of token characters, never inside one: the redactor
+    recognises a secret it knows whole, and half of one cut off here would be printed.
+    """
     flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    if len(flat) <= limit:
+        return flat
+    head = flat[: limit - 1]
+    run = _TOKEN_CHARS.search(head)
+    if run is not None and run.start() < len(head):
+        head = head[: run.start()]
+    return f"{head}…" if head else f"… ({len(flat)} chars)"
 
 
 def denial_detail(a: Answer, message: str, code: int | None = None) -> Judgement:
@@ -234,7 +268,8 @@ def rule_redirect(a: Answer) -> Judgement | None:
 def rule_too_large(a: Answer) -> Judgement | None:
     if not a.exchange.body_truncated:
         return None
-    msg = f"answer of more than {len(a.exchange.body.encode())} bytes (HTTP {a.status}); reading stopped"
+    size = len(a.exchange.body.encode("utf-8", "replace"))
+    msg = f"answer of more than {size} bytes (HTTP {a.status}); reading stopped"
     return Judgement(Outcome.PROTOCOL_ERROR, _base_detail(a, message=msg), HINTS["too_large"])
 
 
@@ -315,6 +350,23 @@ def rule_http_not_found(a: Answer) -> Judgement | None:
     return Judgement(Outcome.PROTOCOL_ERROR, _base_detail(a, message=f"HTTP 404: {_snippet(_message_of(a))}"), hint)
 
 
+def rule_jsonrpc_version(a: Answer) -> Judgement | None:
+    """A 2xx answer must be JSON-RPC 2.0: `"jsonrpc": "2.0"`, nothing else, as the MCP SDK requires.
+
+    Only where the HTTP status let the answer through: an error status decides by itself.
+    """
+    if a.response is None or a.status is None or not 200 <= a.status < 300:
+        return None
+    if "jsonrpc" not in a.response:
+        said = "has no jsonrpc member"
+    elif a.response["jsonrpc"] != "2.0":
+        said = f"says \"jsonrpc\": {brief(a.response['jsonrpc'], 40)}"
+    else:
+        return None
+    message = f"the answer {said}; JSON-RPC 2.0 requires \"jsonrpc\": \"2.0\" (the MCP SDK refuses anything else)"
+    return Judgement(Outcome.PROTOCOL_ERROR, _base_detail(a, message=message), HINTS["protocol_error"])
+
+
 def rule_jsonrpc_error(a: Answer) -> Judgement | None:
     """A JSON-RPC error object, at any HTTP status the rules above left alone."""
     err = a.error
@@ -376,7 +428,7 @@ def rule_undecodable(a: Answer) -> Judgement | None:
         msg = "the event stream carried no response to the request"
     else:
         ids = [m.get("id") for m in a.decoded.messages if isinstance(m, dict) and ("result" in m or "error" in m)]
-        msg = (f"the body answers id(s) {ids!r}, not the request's id {a.exchange.rpc_id!r}" if ids
+        msg = (f"the body answers id(s) {brief(ids)}, not the request's id {a.exchange.rpc_id!r}" if ids
                else "the body holds no JSON-RPC response to the request")
     if a.decoded.framing == "other" and a.exchange.body:
         msg = f"{msg}: {_snippet(a.exchange.body, 120)}"
@@ -438,6 +490,7 @@ RULES: tuple[Rule, ...] = (
     rule_http_auth,
     rule_http_server,
     rule_http_not_found,
+    rule_jsonrpc_version,
     rule_jsonrpc_error,
     rule_other_http,
     rule_notification,
@@ -449,12 +502,42 @@ RULES: tuple[Rule, ...] = (
 
 
 def classify(method: str, exchange: Exchange) -> Judgement:
-    """Judge one exchange made for `method` (initialize, tools/list, tools/call, a notification)."""
-    a = answer_of(method, exchange)
-    for rule in RULES:
-        if (j := rule(a)) is not None:
-            return j
+    """Judge one exchange made for `method` (initialize, tools/list, tools/call, a notification).
+
+    Never raises, whatever the answer holds: a rule that failed on it would be a bug in
+    the probe, and the run still ends with a report (`classifier_fault`, the exception
+    named) rather than a traceback. The rule that decided is named in the detail.
+    """
+    try:
+        a = answer_of(method, exchange)
+        for rule in RULES:
+            if (j := rule(a)) is not None:
+                return _printable(j, rule.__name__.removeprefix("rule_"))
+    except Exception as exc:  # the last net: a report, never a traceback
+        detail = Detail(message=f"the probe failed to judge this answer ({type(exc).__name__}); please report it",
+                        rule=CLASSIFIER_FAULT)
+        return Judgement(Outcome.PROTOCOL_ERROR, detail, HINTS["protocol_error"])
     raise AssertionError("rule_ok always answers")  # pragma: no cover
+
+
+CLASSIFIER_FAULT = "classifier_fault"
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _printable(j: Judgement, rule: str) -> Judgement:
+    """The judgement with its rule named, and no lone surrogate (from a `\\ud800` escape) in its text.
+
+    Such a string cannot be encoded as UTF-8: printed or saved, it would end the run in a
+    UnicodeEncodeError. It is written as the escape the server sent instead.
+    """
+    def fix(v: Any) -> Any:
+        if isinstance(v, str) and _LONE_SURROGATE.search(v):
+            return v.encode("utf-8", "backslashreplace").decode("utf-8")
+        return v
+
+    changes = {f.name: fix(getattr(j.detail, f.name)) for f in dataclasses.fields(j.detail)}
+    changes["rule"] = j.detail.rule or rule
+    return Judgement(j.outcome, Detail(**changes), fix(j.hint))
 
 
 def visible_tools(names: list[str]) -> list[str]:

@@ -87,7 +87,10 @@ def _gateway_lines(lab: Lab, name: str, gateway_id: str, seeded: Any) -> list[st
     if principal is None:
         return [*lines, base + auth]
     missing = role_check.missing_for_gateway(gateway) if policies is not None else []
-    for ex in examples(gateway, policies, principal, role_ok=not missing, page_size=lab.page_size or 1):
+    lambda_denied = frozenset(t.name for t in gateway.targets if t.lambda_arn and not role_check.role_allows(
+        gateway.role_arn, "lambda:InvokeFunction", t.lambda_arn))
+    for ex in examples(gateway, policies, principal, role_ok=not missing, page_size=lab.page_size or 1,
+                       lambda_denied=lambda_denied):
         call = f" --call {ex.tool} --args {shlex.quote(json.dumps(dict(ex.arguments)))}" if ex.tool else ""
         lines.append(f"{base}{auth}{call}   # {ex.expect}: {ex.why}")
     if policies is not None:

@@ -223,9 +223,14 @@ class _Run:
 
     async def _token(self, plan: AuthPlan, recorder: Recorder, retry: RetryPolicy) -> Step | None:
         """The OAuth token: from the context's cache, or fetched under the same deadline and retry rules."""
-        key = plan.cache_key
-        assert key is not None and plan.grant is not None
+        assert plan.grant is not None
         grant = plan.grant
+        if not grant.token_url:
+            discovery = await self._discover(grant, recorder)
+            if discovery is not None:
+                return discovery
+        key = plan.cache_key
+        assert key is not None
         async with self.context.token_lock(key):
             cached = self.context.cached_token(key)
             if cached is not None:
@@ -250,6 +255,34 @@ class _Run:
         return Step(method="oauth2/token", outcome=last.outcome, exchanges=[ex for ex, _ in attempts],
                     detail=last.detail, hint=last.hint,
                     elapsed_ms=round((time.perf_counter() - started) * 1000, 1))
+
+    async def _discover(self, grant: Any, recorder: Recorder) -> Step | None:
+        """--oauth-discover: find the token endpoint (RFC 9728, RFC 8414); a Step only when that failed."""
+        import json
+
+        from probe.auth import check_token_url
+        from probe.oauth_discovery import discover
+        from probe.session import CLIENT_INFO
+        from probe.spec import DEFAULT_VERSION
+
+        hello = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": self.probe.protocol_version or DEFAULT_VERSION, "capabilities": {},
+            "clientInfo": CLIENT_INFO}}
+        headers = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
+        step, found = await discover(recorder, self.probe.target.url, (json.dumps(hello), headers),
+                                     timeout=self.probe.timeout)
+        if found is None:
+            return step
+        try:
+            check_token_url(found.token_endpoint, "the discovered token endpoint")
+        except AuthConfigError as exc:
+            step.outcome, step.detail = Outcome.PROTOCOL_ERROR, Detail(message=str(exc), rule="oauth_discovery")
+            return step
+        grant.token_url = found.token_endpoint
+        if grant.resource is None and found.resource:
+            grant.resource = found.resource  # MCP clients send the resource indicator (RFC 8707)
+        self.steps.append(step)
+        return None
 
     def _cut(self, interrupted: bool) -> None:
         """Record the step that was in progress when the run was cut, with what it had exchanged."""

@@ -29,6 +29,7 @@ import httpx2
 from probe import __version__
 from probe.outcome import Exchange
 from probe.redact import Redactor
+from probe.wire import media_type
 
 # Headers that explain an answer; everything else is noise in a report.
 KEPT_HEADERS = (
@@ -161,8 +162,9 @@ class Recorder:
         """One HTTP request; never raises for anything the network or the server does.
 
         `done(body_so_far)` lets a caller stop reading a stream that a server holds open once
-        the answer it waits for has arrived; `read_body=False` reads the status and headers
-        only (a notification's answer carries nothing the probe needs).
+        the answer it waits for has arrived; `read_body=False` does not read an event stream
+        at all (a notification's answer carries nothing the probe needs, and a server may hold
+        it open), while a plain body is still read so that the connection can be reused.
         """
         target, extra_headers, extensions = _route(url, self.connect_to)
         req_headers = {**(headers or {}), **extra_headers}
@@ -185,7 +187,8 @@ class Recorder:
                     sent_headers = response.request.headers
                     status = response.status_code
                     raw_headers = {k: v for k in KEPT_HEADERS if (v := response.headers.get(k)) is not None}
-                    if read_body:
+                    held_open = media_type(response.headers.get("content-type")) == "text/event-stream"
+                    if read_body or not held_open:
                         async for chunk in response.aiter_bytes():
                             received += len(chunk)
                             room = cap - len(raw)

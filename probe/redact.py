@@ -35,6 +35,7 @@ import json
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import accumulate
 from urllib.parse import parse_qsl, unquote, unquote_plus, urlencode, urlsplit, urlunsplit
 
 MARK = "[REDACTED]"
@@ -45,7 +46,8 @@ MARK = "[REDACTED]"
 MIN_URL_SECRET = 4
 
 Span = tuple[int, int]
-SpanRule = tuple[re.Pattern[str], Callable[[re.Match[str]], Iterable[Span]]]
+
+SHORT_TEXT = 4096  # below this length, one regex search first tells whether a rule has anything to find
 
 # Header names whose whole value is a credential (beyond the structured ones below).
 _SECRET_HEADER_NAME = re.compile(r"(?i)(?:token|secret|password|api[-_]?key)")
@@ -119,9 +121,6 @@ _LOOSE_SCHEME = re.compile(
     r"""(?<![\w-])(?:Bearer|Basic)\s++(?![A-Za-z0-9._~+/-]++=\s*+["A-Za-z0-9])([A-Za-z0-9._~+/-]{8,}+=*+)"""
 )
 
-# A JSON string escape, taken in pairs from the start so that `\\u0041` is an escaped
-# backslash followed by text, not an escaped `A`.
-_ESCAPE = re.compile(r"\\(?:u[0-9a-fA-F]{4}|[\s\S])")
 
 
 # -- spans inside a header value ----------------------------------------------------------
@@ -240,144 +239,165 @@ def _header_value_spans(m: re.Match[str]) -> Iterator[Span]:
             return
 
 
-_SHAPES: tuple[SpanRule, ...] = (
-    (_AUTH_IN_TEXT, _header_value_spans),
-    (_COOKIE_IN_TEXT, _header_value_spans),
-    (_TOKEN_IN_TEXT, _header_value_spans),
-    (_JSON_FIELD, _quoted_span),
-    (_PARAM_IN_TEXT, _group_spans(1)),
-    (_JWT, _whole_match),
-    (_AWS_ACCESS_KEY_ID, _whole_match),
-    (_LOOSE_CREDENTIAL, _group_spans(1)),
-    (_LOOSE_SIGNATURE, _group_spans(1)),
-    (_LOOSE_SCHEME, _group_spans(1)),
+# Each rule with the words one of which every match holds (compared in lower case): a rule
+# whose words are absent is not run at all, which is most rules on most bodies.
+_SHAPES: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], Iterable[Span]], tuple[str, ...]], ...] = (
+    (_AUTH_IN_TEXT, _header_value_spans, ("authorization",)),
+    (_COOKIE_IN_TEXT, _header_value_spans, ("cookie",)),
+    (_TOKEN_IN_TEXT, _header_value_spans, ("x-amz-security-token",)),
+    (_JSON_FIELD, _quoted_span, ("access_token", "refresh_token", "id_token", "client_secret")),
+    (_PARAM_IN_TEXT, _group_spans(1), ("x-amz-", "client_secret", "access_token", "refresh_token", "id_token")),
+    (_JWT, _whole_match, ("eyj",)),
+    (_AWS_ACCESS_KEY_ID, _whole_match, ("akia", "asia")),
+    (_LOOSE_CREDENTIAL, _group_spans(1), ("credential=",)),
+    (_LOOSE_SIGNATURE, _group_spans(1), ("signature=",)),
+    (_LOOSE_SCHEME, _group_spans(1), ("bearer", "basic")),
 )
 
 
-class _Escapes:
-    """The JSON escapes of a text: a decoded view for the shape rules, and the map back.
+_ANY_WORD = re.compile("|".join(re.escape(w) for _, _, words in _SHAPES for w in words), re.IGNORECASE)
 
-    Only escapes that stand for an ordinary character are decoded (`\\/`, `\\u0041`); a
-    quote, a backslash or a control stays escaped, so the view keeps the text's structure
-    and a rule that stops at `\\"` in the text stops there in the view too.
+
+def _shape_spans(text: str) -> Iterator[Span]:
+    if len(text) <= SHORT_TEXT and not _ANY_WORD.search(text):
+        return
+    lowered = text.lower()
+    for pattern, spans_of, words in _SHAPES:
+        if any(w in lowered for w in words):
+            for m in pattern.finditer(text):
+                yield from spans_of(m)
+
+
+class _View:
+    """A decoded copy of a text, and the way back: each decoded piece stands for its whole source.
+
+    Built from `pattern.split(text)` (literal text and source pieces alternate), so the
+    work per piece is done by C loops, not Python ones: a body can hold a million escapes.
+    A span found in the view maps back so that it covers every source piece it touches
+    whole (an escape is never cut in half).
+    """
+
+    def __init__(self, parts: list[str], offsets: list[int], decoded: list[str]) -> None:
+        self._offsets = offsets
+        view_parts = parts.copy()
+        view_parts[1::2] = decoded
+        self.text = "".join(view_parts)
+        self._view_offsets = list(accumulate(map(len, view_parts), initial=0))
+
+    @classmethod
+    def of(cls, text: str, pattern: re.Pattern[str], decode: Callable[[str], str]) -> _View:
+        parts = pattern.split(text)
+        pieces = parts[1::2]
+        table = {p: decode(p) for p in set(pieces)}
+        return cls(parts, list(accumulate(map(len, parts), initial=0)), list(map(table.__getitem__, pieces)))
+
+    def _position(self, v: int, *, end: bool) -> int:
+        probe = v - 1 if end else v
+        i = bisect.bisect_right(self._view_offsets, probe) - 1  # the part that holds the character
+        if i % 2:  # a decoded piece: all of its source
+            return self._offsets[i + 1] if end else self._offsets[i]
+        return self._offsets[i] + (v - self._view_offsets[i])
+
+    def to_text(self, span: Span) -> Span:
+        return self._position(span[0], end=False), self._position(span[1], end=True)
+
+
+_JSON_SHORT = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+# A JSON escape, taken in pairs from the start: `\\u0041` is an escaped backslash and text, not `A`.
+_ESCAPE = re.compile(r"\\(?:u[0-9a-fA-F]{4}|[\s\S])")
+_ESCAPE_RUN = re.compile(r"((?:\\(?:u[0-9a-fA-F]{4}|[\s\S]))++)")
+
+
+def _unescape(esc: str) -> str:
+    if len(esc) == 6:
+        return chr(int(esc[2:], 16))
+    return _JSON_SHORT.get(esc[1], esc)
+
+
+def _unescape_ordinary(esc: str) -> str:
+    c = _unescape(esc)
+    return c if len(c) == 1 and c >= " " and c not in '"\\' else esc
+
+
+class _Escapes:
+    """The JSON escapes of a text: where they are, and two decoded views of it.
+
+    `shapes` decodes only the escapes that stand for an ordinary character (`\\/`,
+    `\\u0041`): a quote, a backslash or a control stays escaped, so the view keeps the
+    text's structure and a rule that stops at `\\"` in the text stops there in the view
+    too. `values` decodes every escape: a known secret is looked up there as it is.
     """
 
     def __init__(self, text: str) -> None:
-        self.starts: list[int] = []  # every escape sequence, for alignment
-        self.ends: list[int] = []
-        self._orig: list[int] = []  # decoded escapes: where they start in the text,
-        self._view: list[int] = []  # where their character is in the view,
-        self._len: list[int] = []  # and how long they are in the text
-        parts: list[str] = []
-        last = 0
-        shrink = 0
-        for m in _ESCAPE.finditer(text):
-            start, end = m.span()
-            self.starts.append(start)
-            self.ends.append(end)
-            esc = m.group()
-            if esc == "\\/":
-                char = "/"
-            elif esc[1] == "u" and len(esc) == 6:
-                cp = int(esc[2:], 16)
-                if cp < 0x20 or cp in (0x22, 0x5C):
-                    continue
-                char = chr(cp)
-            else:
-                continue
-            parts.append(text[last:start])
-            parts.append(char)
-            last = end
-            self._orig.append(start)
-            self._view.append(start - shrink)
-            self._len.append(end - start)
-            shrink += end - start - 1
-        parts.append(text[last:])
-        self.view = "".join(parts) if self._orig else text
-
-    def _char(self, v: int) -> Span:
-        """Where the view's character at `v` is in the text."""
-        i = bisect.bisect_right(self._view, v) - 1
-        if i < 0:
-            return v, v + 1
-        if v == self._view[i]:
-            return self._orig[i], self._orig[i] + self._len[i]
-        pos = self._orig[i] + self._len[i] + (v - self._view[i] - 1)
-        return pos, pos + 1
-
-    def to_text(self, span: Span) -> Span:
-        start, end = span
-        if not self._orig:
-            return span
-        return self._char(start)[0], self._char(end - 1)[1]
+        parts = _ESCAPE_RUN.split(text)  # runs of escapes: a piece is a whole run
+        self._offsets = list(accumulate(map(len, parts), initial=0))
+        runs = parts[1::2]
+        distinct = set(runs)
+        values: dict[str, str] = {}
+        shapes: dict[str, str] = {}
+        for r in distinct:
+            try:  # the C decoder; the shapes view escapes again what is not ordinary text
+                values[r] = json.loads(f'"{r}"')
+                shapes[r] = json.dumps(values[r], ensure_ascii=False)[1:-1]
+            except ValueError:  # an escape JSON does not know (`\\x`): one at a time
+                values[r] = _ESCAPE.sub(lambda m: _unescape(m.group()), r)
+                shapes[r] = _ESCAPE.sub(lambda m: _unescape_ordinary(m.group()), r)
+        self.values = _View(parts, self._offsets, list(map(values.__getitem__, runs)))
+        self.shapes = _View(parts, self._offsets, list(map(shapes.__getitem__, runs)))
 
     def align(self, span: Span) -> Span:
-        """Widen a span so that it never starts or ends inside an escape sequence."""
+        """Widen a span found in the text itself so that it never starts or ends inside an escape."""
         start, end = span
-        i = bisect.bisect_right(self.starts, start) - 1
-        if i >= 0 and self.starts[i] < start < self.ends[i]:
-            start = self.starts[i]
-        j = bisect.bisect_right(self.starts, end - 1) - 1
-        if j >= 0 and self.starts[j] < end < self.ends[j]:
-            end = self.ends[j]
+        offsets = self._offsets
+        i = bisect.bisect_right(offsets, start) - 1
+        if i % 2 and offsets[i] < start:
+            start = offsets[i]
+        j = bisect.bisect_right(offsets, end - 1) - 1
+        if j % 2 and end < offsets[j + 1]:
+            end = offsets[j + 1]
         return start, end
+
+
+_PERCENT_SPLIT = re.compile(r"((?:%[0-9a-fA-F]{2})++|\++)")
+
+
+def _unpercent(run: str) -> str:
+    if run[0] == "+":
+        return " " * len(run)
+    return bytes.fromhex(run.replace("%", "")).decode("utf-8", "surrogateescape")
 
 
 # -- known values -----------------------------------------------------------------------------
 
-_JSON_SHORT = {'"': '\\"', "\\": "\\\\", "/": "\\/", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
+def _known_forms(secret: str) -> tuple[str, ...]:
+    """The literal forms of a secret, looked up in the text and in its decoded views.
 
-def _hex(n: int, width: int) -> str:
-    """`n` in hex, either case per digit (encoders differ: `\\u002f`, `\\u002F`, `%2f`)."""
-    return "".join(f"[{d}{d.upper()}]" if d.isalpha() else d for d in f"{n:0{width}x}")
-
-
-def _alternatives(options: list[str]) -> str:
-    return options[0] if len(options) == 1 else "(?:" + "|".join(options) + ")"
-
-
-def _json_char(c: str) -> str:
-    """Every form a JSON encoder may write `c` in. The options never start alike, so no backtracking."""
-    cp = ord(c)
-    options = []
-    if cp >= 0x20 and c not in '"\\':
-        options.append(re.escape(c))
-    if c in _JSON_SHORT:
-        options.append(re.escape(_JSON_SHORT[c]))
-    if cp > 0xFFFF:
-        high, low = 0xD800 + ((cp - 0x10000) >> 10), 0xDC00 + ((cp - 0x10000) & 0x3FF)
-        options.append(rf"\\u{_hex(high, 4)}\\u{_hex(low, 4)}")
-    else:
-        options.append(rf"\\u{_hex(cp, 4)}")
-    return _alternatives(options)
-
-
-def _url_char(c: str) -> str:
-    """Every form percent-encoding may write `c` in (`+` for a space, as forms do)."""
-    options = [] if c == "%" else [re.escape(c)]
-    options.append("".join(f"%{_hex(b, 2)}" for b in c.encode("utf-8", "surrogatepass")))
-    if c == " ":
-        options.append(r"\+")
-    return _alternatives(options)
-
-
-def _known_pattern(secret: str) -> re.Pattern[str]:
-    """One pattern for a secret in every form a transcript can hold it in.
-
-    As is (and with a raw `"`, `\\` or `%`), in any mix of JSON escapes, in any mix of
-    percent-encodings, and base64 (a Basic header, a token inside a token).
+    The views undo JSON escapes (any mix of `\\/`, `\\uXXXX`, `\\"`...) and percent-encoding;
+    what is left to look for is the value itself, its UTF-16 halves (a JSON encoder writes
+    a character beyond U+FFFF as two escapes, decoded one at a time), and base64 (a Basic
+    header, a token inside a token).
     """
     raw = secret.encode("utf-8", "surrogatepass")
-    literals = {secret}
+    forms = {secret}
+    units = secret.encode("utf-16-le", "surrogatepass")
+    forms.add("".join(chr(int.from_bytes(units[i:i + 2], "little")) for i in range(0, len(units), 2)))
     for b64 in (base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()):
-        literals.add(b64)
-        literals.add(b64.rstrip("="))
-    literals.discard("")
-    options = [re.escape(s) for s in sorted(literals, key=lambda s: (-len(s), s))]
-    options.insert(0, "".join(_json_char(c) for c in secret))
-    options.insert(1, "".join(_url_char(c) for c in secret))
-    return re.compile("|".join(options))
+        forms.add(b64)
+        forms.add(b64.rstrip("="))
+    forms.discard("")
+    return tuple(sorted(forms, key=lambda f: (-len(f), f)))
+
+
+def _find_all(text: str, forms: Iterable[str], any_form: re.Pattern[str]) -> Iterator[Span]:
+    """Every occurrence of every form: `str.find` is linear whatever the text and the form."""
+    if len(text) <= SHORT_TEXT and not any_form.search(text):
+        return
+    for form in forms:
+        i = text.find(form)
+        while i >= 0:
+            yield i, i + len(form)
+            i = text.find(form, i + len(form))
 
 
 # -- JSON kept valid ------------------------------------------------------------------------------
@@ -403,7 +423,9 @@ class Redactor:
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._lock = threading.Lock()
-        self._known: dict[str, re.Pattern[str]] = {}
+        self._known: dict[str, tuple[str, ...]] = {}
+        self._forms: tuple[str, ...] = ()
+        self._any_form = re.compile("(?!)")
         for s in secrets:
             self.add(s)
 
@@ -414,9 +436,10 @@ class Redactor:
         """Remember a secret value; empty and already known values cost nothing."""
         if not secret or secret in self._known:
             return
-        pattern = _known_pattern(secret)
         with self._lock:
-            self._known = {**self._known, secret: pattern}
+            self._known = {**self._known, secret: _known_forms(secret)}
+            forms = tuple(sorted({f for fs in self._known.values() for f in fs}, key=lambda f: (-len(f), f)))
+            self._forms, self._any_form = forms, re.compile("|".join(re.escape(f) for f in forms))
 
     def add_url_secrets(self, url: str) -> None:
         """Every value of `url`'s query and its userinfo become secrets of the run.
@@ -445,16 +468,19 @@ class Redactor:
     def spans(self, s: str) -> list[Span]:
         """Where the secrets in `s` are (merged by the caller): the shapes and the known values."""
         escapes = _Escapes(s) if "\\" in s else None
-        view = escapes.view if escapes is not None else s
-        found: list[Span] = []
-        for pattern, spans_of in _SHAPES:
-            for m in pattern.finditer(view):
-                found.extend(spans_of(m))
+        if escapes is None:
+            found = list(_shape_spans(s))
+        else:
+            found = [escapes.shapes.to_text(sp) for sp in _shape_spans(escapes.shapes.text)]
+        forms, any_form = self._forms, self._any_form
+        if forms:
+            found.extend(_find_all(s, forms, any_form))
+            views = [escapes.values] if escapes is not None else []
+            if "%" in s or "+" in s:
+                views.append(_View.of(s, _PERCENT_SPLIT, _unpercent))
+            for view in views:
+                found.extend(view.to_text(sp) for sp in _find_all(view.text, forms, any_form))
         if escapes is not None:
-            found = [escapes.to_text(sp) for sp in found if sp[1] > sp[0]]
-        for pattern in self._known.values():
-            found.extend(m.span() for m in pattern.finditer(s))
-        if escapes is not None and escapes.starts:
             found = [escapes.align(sp) for sp in found if sp[1] > sp[0]]
         return found
 

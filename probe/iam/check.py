@@ -143,6 +143,7 @@ class IamCheck:
             role_arn=self.role_arn,
             engine_arn=self.policy_engine_arn,
             lambda_arns=[d["resource"] for d in self.lambda_pairs],
+            extra_context={k: v for k, v in self.context.items() if k.startswith("aws:PrincipalTag/")},
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -435,6 +436,7 @@ def manual_check_commands(
     role_arn: str | None,
     engine_arn: str | None,
     lambda_arns: Sequence[str] = (),
+    extra_context: Mapping[str, str] | None = None,
 ) -> list[str]:
     """The `aws` commands that answer the same questions by hand, with the exact ARNs we know.
 
@@ -448,7 +450,10 @@ def manual_check_commands(
     role_name = role_name_and_path(role_arn)[0] if role_arn else "<role name>"
     engine_id = engine_arn.rsplit("/", 1)[-1] if engine_arn else "<engine id: the end of policyEngineConfiguration.arn>"
     engine_region = needs.arn_region(engine_arn) or region
-    context = ["--context-entries", context_entries_json(role_arn, needs.arn_region(gateway_arn) or region)]
+    context = [
+        "--context-entries",
+        context_entries_json(role_arn, needs.arn_region(gateway_arn) or region, extra_context),
+    ]
     simulate = ["aws", "iam", "simulate-principal-policy", "--policy-source-arn", role, "--action-names"]
     control = ["aws", "bedrock-agentcore-control"]
     by_engine = ["--policy-engine-id", engine_id, "--region", engine_region]
@@ -471,9 +476,12 @@ def manual_check_commands(
     return [_join(c + tail) for c in cmds]
 
 
-def context_entries_json(role_arn: str | None, region: str) -> str:
-    """`--context-entries` in the CLI's JSON form (role names may hold commas, which break shorthand)."""
-    context: Mapping[str, str] = needs.request_context(role_arn=role_arn, region=region)
+def context_entries_json(role_arn: str | None, region: str, extra: Mapping[str, str] | None = None) -> str:
+    """`--context-entries` in the CLI's JSON form (role names may hold commas, which break shorthand).
+
+    `extra` adds keys read for the check (the role's tags), so a by-hand run sees them too.
+    """
+    context: Mapping[str, str] = {**needs.request_context(role_arn=role_arn, region=region), **(extra or {})}
     if not role_arn:
         context = {
             "aws:PrincipalArn": "<roleArn from get-gateway>",

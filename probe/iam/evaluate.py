@@ -839,8 +839,8 @@ def _settle_by_cases(request: _Request, ctx: _Ctx, undecided: Decision, at_stake
             "allowed": f"allowed by {labels}",
             "implicit_deny": "no identity policy statement allows this action on this resource",
             "explicit_deny": f"explicitly denied by {labels}",
-            "boundary": f"the identity policies allow it only where the permissions boundary "
-            f"'{request.boundary.name if request.boundary else ''}' does not",
+            "boundary": f"allowed by {labels}, but the permissions boundary "
+            f"'{request.boundary.name if request.boundary else ''}' does not allow it",
         }[kind]
         note = f"{what}, whatever the request holds for {names} (every case the conditions tell apart was tried)"
         return dataclasses.replace(worlds[0], statements=statements, note=note + skipped)

@@ -98,14 +98,20 @@ CHECK_AGENTCORE_ACTIONS: tuple[str, ...] = (
     "bedrock-agentcore:GetGateway",
     "bedrock-agentcore:ListGatewayTargets",
     "bedrock-agentcore:GetGatewayTarget",
+    "bedrock-agentcore:ListTagsForResource",  # the gateway's tags: aws:ResourceTag/* context (best effort)
 )
-CHECK_ENGINE_ACTIONS: tuple[str, ...] = ("bedrock-agentcore:GetPolicyEngine", "bedrock-agentcore:ListPolicies")
+CHECK_ENGINE_ACTIONS: tuple[str, ...] = (
+    "bedrock-agentcore:GetPolicyEngine",
+    "bedrock-agentcore:ListPolicies",
+    "bedrock-agentcore:ListTagsForResource",
+)
 CHECK_ROLE_ACTIONS: tuple[str, ...] = (
     "iam:SimulatePrincipalPolicy",
     "iam:GetRole",
     "iam:ListRolePolicies",
     "iam:GetRolePolicy",
     "iam:ListAttachedRolePolicies",
+    "iam:ListRoleTags",  # the role's tags: aws:PrincipalTag/* context (best effort)
 )
 CHECK_POLICY_ACTIONS: tuple[str, ...] = ("iam:GetPolicy", "iam:GetPolicyVersion")
 FIX_ROLE_ACTIONS: tuple[str, ...] = ("iam:PutRolePolicy",)

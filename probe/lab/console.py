@@ -21,6 +21,7 @@ import dataclasses
 import json
 import secrets
 import string
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -220,8 +221,10 @@ class Console:
         if policy_engine_id:
             request["policyEngineConfiguration"] = {"arn": self._engine(policy_engine_id).arn, "mode": mode}
         gateway_id = self.control.create_gateway(**request)["gatewayId"]
-        for target in default_targets() if targets is None else targets:
-            self.add_target(gateway_id, target)
+        self.wait(self._gateway(gateway_id))
+        made = [self.add_target(gateway_id, target, wait=False)
+                for target in (default_targets() if targets is None else targets)]
+        self.wait(*made)
         if policy_engine_id:
             self.grant_policy_evaluation(gateway_id)
         return self._gateway(gateway_id)
@@ -236,15 +239,18 @@ class Console:
             jwt["allowedAudience"] = [self.default_audience]
         return {"customJWTAuthorizer": jwt}
 
-    def add_target(self, gateway_id: str, target: Target) -> Target:
-        """Add a target (its tools and, for a Lambda target, its function ARN) through the API."""
+    def add_target(self, gateway_id: str, target: Target, *, wait: bool = True) -> Target:
+        """Add a target (its tools and, for a Lambda target, its function ARN) through the API.
+
+        Like the console, waits until the target is READY (`wait=False`: return it CREATING)."""
         resp = self.control.create_gateway_target(
             gatewayIdentifier=gateway_id, name=target.name, targetConfiguration=target_configuration(target),
             credentialProviderConfigurations=[{"credentialProviderType": "GATEWAY_IAM_ROLE"}],
         )
         g = self._gateway(gateway_id)
         with self.state.lock:
-            return next(t for t in g.targets if t.target_id == resp["targetId"])
+            made = next(t for t in g.targets if t.target_id == resp["targetId"])
+        return self.wait(made) if wait else made
 
     def update_gateway(self, gateway_id: str, **changes: Any) -> Gateway:
         """UpdateGateway with the current configuration plus `changes` (a None value removes a member)."""
@@ -256,7 +262,7 @@ class Console:
             else:
                 request[key] = value
         self.control.update_gateway(gatewayIdentifier=gateway_id, **request)
-        return self._gateway(gateway_id)
+        return self.wait(self._gateway(gateway_id))
 
     def attach_engine_from_policy_side(self, gateway_id: str, engine_id: str, mode: PolicyMode = "ENFORCE") -> Gateway:
         """The Policy console's "associate gateway": the gateway changes, the role does not (the incident)."""
@@ -288,7 +294,7 @@ class Console:
         request: dict[str, Any] = {"name": name}
         if description:
             request["description"] = description
-        return self._engine(self.control.create_policy_engine(**request)["policyEngineId"])
+        return self.wait(self._engine(self.control.create_policy_engine(**request)["policyEngineId"]))
 
     def add_policy(
         self,
@@ -310,7 +316,23 @@ class Console:
         if enforcement_mode:
             request["enforcementMode"] = enforcement_mode
         policy_id = self.control.create_policy(**request)["policyId"]
-        return self._engine(engine_id).policies[policy_id]
+        return self.wait(self._engine(engine_id).policies[policy_id])
+
+    # --- waiting, as the console's progress indicator does ---------------------------------------
+
+    def wait(self, *resources: Any, timeout_s: float = 10.0) -> Any:
+        """Block until each resource has left CREATING/UPDATING/DELETING; returns the last one.
+
+        The console shows "Creating..." until the resource is ready, so what it made is
+        ready when its action returns (an API caller has to wait itself: waiters or polling).
+        """
+        deadline = time.monotonic() + timeout_s
+        step = min(0.01, max(self.state.settle_s / 4, 0.001))
+        while any(self.state.pending(r) for r in resources):
+            if time.monotonic() > deadline:
+                raise ConsoleError(f"still not settled after {timeout_s:.0f}s")
+            time.sleep(step)
+        return resources[-1] if resources else None
 
     # --- faults (the lab's own knob, no AWS API) -------------------------------------------------
 

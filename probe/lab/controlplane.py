@@ -18,8 +18,22 @@ would on AWS. Creating a gateway or policy engine there is refused (ValidationEx
 naming both regions): the lab cannot hold a second region, and a resource that silently
 landed in the lab's region would be the more surprising answer.
 
-Where the model is silent the lab picks one plain behaviour: resources are READY/ACTIVE
-at once, UpdateGateway replaces the whole configuration (PUT), a gateway with targets or
+As on AWS, create, update and delete are asynchronous: the answer says CREATING,
+UPDATING or DELETING and the resource reaches READY/ACTIVE, a *_FAILED status, or is gone
+`LabState.settle_s` later (the lab's `settle_s`, 0.05 s by default), so boto3's waiters
+(`policy_active`, `policy_engine_deleted`, ...) and code that polls both work, and code
+that does not wait meets the intermediate statuses. A gateway is not served before it is
+READY; a target's tools are not listed before it is READY; an updated policy or target
+decides with its previous definition until the update settles (assumed: AWS does not say).
+
+Also served: UpdateGatewayTarget, SynchronizeGatewayTargets (always refused: every lab
+target has a static tool schema, which AWS refuses to synchronize), UpdatePolicyEngine,
+the tag operations (gateways and policy engines) and the gateway's resource-based policy
+(Put/Get/DeleteResourcePolicy: stored and echoed, not enforced, because the lab's gateways
+take every SigV4 caller the lab knows; cross-account callers are what such a policy is for).
+
+Where the model is silent the lab picks one plain behaviour: UpdateGateway replaces the
+whole configuration (PUT), a gateway with targets or
 an engine in use cannot be deleted (ConflictException), a Policy holds exactly one Cedar
 policy, and a target's tools must come inline (the lab cannot read S3 or dial servers).
 
@@ -68,6 +82,9 @@ OPERATIONS: tuple[str, ...] = (
     "CreateGatewayTarget", "GetGatewayTarget", "ListGatewayTargets", "DeleteGatewayTarget",
     "CreatePolicyEngine", "GetPolicyEngine", "ListPolicyEngines", "DeletePolicyEngine",
     "CreatePolicy", "GetPolicy", "ListPolicies", "UpdatePolicy", "DeletePolicy",
+    "UpdateGatewayTarget", "SynchronizeGatewayTargets", "UpdatePolicyEngine",
+    "TagResource", "UntagResource", "ListTagsForResource",
+    "PutResourcePolicy", "GetResourcePolicy", "DeleteResourcePolicy",
 )  # fmt: skip
 
 
@@ -405,6 +422,8 @@ class ControlPlane:
         self._gateway_extra: dict[str, dict[str, Any]] = {}
         self._targets: dict[str, _TargetRecord] = {}
         self._tokens: dict[str, str] = {}  # clientToken -> resource id: retries create once
+        self._tags: dict[str, dict[str, str]] = {}  # resource ARN -> tags
+        self._resource_policies: dict[str, str] = {}  # gateway ARN -> resource-based policy (JSON text)
 
     # gateways
 
@@ -437,6 +456,14 @@ class ControlPlane:
         return mcp.get("searchType") == "SEMANTIC"
 
     @staticmethod
+    def _mcp_settings(params: dict[str, Any]) -> dict[str, Any]:
+        """The protocolConfiguration.mcp members the lab's gateways honour (besides searchType)."""
+        mcp = (params.get("protocolConfiguration") or {}).get("mcp") or {}
+        versions = mcp.get("supportedVersions")
+        return {"supported_versions": tuple(versions) if versions else None,
+                "list_pagination": not mcp.get("disableMcpListToolsPagination", False)}
+
+    @staticmethod
     def _extra(params: dict[str, Any]) -> dict[str, Any]:
         keys = ("protocolConfiguration", "kmsKeyArn", "interceptorConfigurations", "wafConfiguration",
                 "domainOverride")
@@ -467,10 +494,12 @@ class ControlPlane:
                 authorizer_type=p["authorizerType"], authorizer_configuration=self._authorizer(p),
                 policy_engine_arn=engine_arn, policy_engine_mode=mode,  # type: ignore[arg-type]
                 exception_level=p.get("exceptionLevel"), search_enabled=self._search(p),
-                description=p.get("description"),
+                description=p.get("description"), **self._mcp_settings(p),
             )  # fmt: skip
             self.state.gateways[g.gateway_id] = g
             self._gateway_extra[g.gateway_id] = self._extra(p)
+            self._tag(g.arn, p.get("tags"))
+            self.state.begin(g, "CREATING", "READY")
             if token:
                 self._tokens[token] = g.gateway_id
             return self.gateway_view(g)
@@ -503,19 +532,29 @@ class ControlPlane:
             g.policy_engine_arn, g.policy_engine_mode = engine_arn, mode  # type: ignore[assignment]
             g.exception_level = p.get("exceptionLevel")
             g.search_enabled = self._search(p)
+            for key, value in self._mcp_settings(p).items():
+                setattr(g, key, value)
             g.description = p.get("description")
             g.updated_at = time.time()
             self._gateway_extra[g.gateway_id] = self._extra(p)
+            self.state.begin(g, "UPDATING", "READY")
             return self.gateway_view(g)
 
     def delete_gateway(self, p: dict[str, Any]) -> dict[str, Any]:
         with self.state.lock:
             g = self._gateway(p["gatewayIdentifier"])
-            if g.targets:
-                raise conflict(f"gateway {g.gateway_id} still has {len(g.targets)} target(s); delete them first")
-            del self.state.gateways[g.gateway_id]
-            self._gateway_extra.pop(g.gateway_id, None)
-            return {"gatewayId": g.gateway_id, "status": "DELETING", "statusReasons": []}
+            live = [t for t in g.targets if t.status != "DELETING"]
+            if live:
+                raise conflict(f"gateway {g.gateway_id} still has {len(live)} target(s); delete them first")
+
+            def gone() -> None:
+                self.state.gateways.pop(g.gateway_id, None)
+                self._gateway_extra.pop(g.gateway_id, None)
+                self._tags.pop(g.arn, None)
+                self._resource_policies.pop(g.arn, None)
+
+            self.state.begin(g, "DELETING", "DELETING", then=gone)
+            return {"gatewayId": g.gateway_id, "status": g.status, "statusReasons": []}
 
     # targets
 
@@ -562,6 +601,7 @@ class ControlPlane:
                 configuration=p["targetConfiguration"], target_type=target_type, description=p.get("description"),
                 credentials=list(p.get("credentialProviderConfigurations") or []),
             )
+            self.state.begin(t, "CREATING", "READY")
             if token:
                 self._tokens[token] = t.target_id
             return self.target_view(g, t)
@@ -586,10 +626,15 @@ class ControlPlane:
         with self.state.lock:
             g = self._gateway(p["gatewayIdentifier"])
             t = self._target(g, p["targetId"])
-            g.targets.remove(t)
             g.updated_at = time.time()
-            self._targets.pop(t.target_id, None)
-            return {"gatewayArn": g.arn, "targetId": t.target_id, "status": "DELETING", "statusReasons": []}
+
+            def gone() -> None:
+                if t in g.targets:
+                    g.targets.remove(t)
+                self._targets.pop(t.target_id, None)
+
+            self.state.begin(t, "DELETING", "DELETING", then=gone)
+            return {"gatewayArn": g.arn, "targetId": t.target_id, "status": t.status, "statusReasons": []}
 
     # policy engines
 
@@ -616,6 +661,8 @@ class ControlPlane:
                 raise conflict(f"a policy engine named {p['name']} already exists")
             e = PolicyEngine(engine_id=new_id(p["name"]), name=p["name"], description=p.get("description"))
             self.state.engines[e.engine_id] = e
+            self._tag(e.arn, p.get("tags"))
+            self.state.begin(e, "CREATING", "ACTIVE")
             if token:
                 self._tokens[token] = e.engine_id
             return self.engine_view(e)
@@ -636,10 +683,16 @@ class ControlPlane:
             users = sorted(g.gateway_id for g in self.state.gateways.values() if g.policy_engine_arn == e.arn)
             if users:
                 raise conflict(f"policy engine {e.engine_id} is attached to gateway(s) {', '.join(users)}")
-            if e.policies:
-                raise conflict(f"policy engine {e.engine_id} still has {len(e.policies)} policy(ies)")
-            del self.state.engines[e.engine_id]
-            return self.engine_view(e, status="DELETING")
+            live = [pol for pol in e.policies.values() if pol.status != "DELETING"]
+            if live:
+                raise conflict(f"policy engine {e.engine_id} still has {len(live)} policy(ies)")
+
+            def gone() -> None:
+                self.state.engines.pop(e.engine_id, None)
+                self._tags.pop(e.arn, None)
+
+            self.state.begin(e, "DELETING", "DELETING", then=gone)
+            return self.engine_view(e)
 
     # policies
 
@@ -702,9 +755,10 @@ class ControlPlane:
             statement = self._statement(p)
             findings = self._findings(e, statement, p.get("validationMode"))
             pol = Policy(policy_id=new_id(p["name"]), name=p["name"], statement=statement,
-                         description=p.get("description"), status="CREATE_FAILED" if findings else "ACTIVE",
+                         description=p.get("description"), status="CREATING",
                          enforcement_mode=p.get("enforcementMode") or "ACTIVE", status_reasons=findings)
             e.policies[pol.policy_id] = pol
+            self.state.begin(pol, "CREATING", "CREATE_FAILED" if findings else "ACTIVE")
             e.updated_at = time.time()
             if token:
                 self._tokens[token] = pol.policy_id
@@ -735,11 +789,16 @@ class ControlPlane:
                 # previous one and says UPDATE_FAILED with the reasons (an assumption: AWS does not say).
                 statement = self._statement(p)
                 findings = self._findings(e, statement, p.get("validationMode"))
-                if not findings:
-                    pol.statement = statement
-                pol.status = ("CREATE_FAILED" if pol.status == "CREATE_FAILED" else "UPDATE_FAILED") \
+                # Until the update settles (UPDATING), the policy decides with its previous statement.
+                final = ("CREATE_FAILED" if pol.status == "CREATE_FAILED" else "UPDATE_FAILED") \
                     if findings else "ACTIVE"
-                pol.status_reasons = findings
+
+                def take(pol: Policy = pol, statement: str = statement, findings: list[str] = findings) -> None:
+                    if not findings:
+                        pol.statement = statement
+                    pol.status_reasons = findings
+
+                self.state.begin(pol, "UPDATING", final, then=take)
             if "description" in p:  # UpdatedDescription: an absent optionalValue clears it
                 pol.description = p["description"].get("optionalValue")
             if p.get("enforcementMode"):
@@ -751,9 +810,124 @@ class ControlPlane:
         with self.state.lock:
             e = self._engine(p["policyEngineId"])
             pol = self._policy(e, p["policyId"])
-            del e.policies[pol.policy_id]
             e.updated_at = time.time()
-            return self.policy_view(e, pol, status="DELETING")
+            self.state.begin(pol, "DELETING", "DELETING", then=lambda: e.policies.pop(pol.policy_id, None))
+            return self.policy_view(e, pol)
+
+    # the operations a user of the probe touches besides create/read/delete
+
+    def update_gateway_target(self, p: dict[str, Any]) -> dict[str, Any]:
+        """A PUT of the target's configuration; the old one serves until the update settles (UPDATING)."""
+        with self.state.lock:
+            g = self._gateway(p["gatewayIdentifier"])
+            t = self._target(g, p["targetId"])
+            tools, lambda_arn, target_type = tools_from_target_configuration(p["targetConfiguration"])
+            name = p.get("name") or t.name
+            if any(o.name == name and o is not t for o in g.targets):
+                raise conflict(f"gateway {g.gateway_id} already has a target named {name}")
+            record = _TargetRecord(
+                configuration=p["targetConfiguration"], target_type=target_type, description=p.get("description"),
+                credentials=list(p.get("credentialProviderConfigurations") or []),
+            )
+
+            def take() -> None:
+                t.name, t.tools, t.lambda_arn = name, tools, lambda_arn
+                self._targets[t.target_id] = record
+
+            g.updated_at = time.time()
+            self.state.begin(t, "UPDATING", "READY", then=take)
+            return self.target_view(g, t)
+
+    def synchronize_gateway_targets(self, p: dict[str, Any]) -> dict[str, Any]:
+        """AWS re-reads an MCP server target's tools; the lab's targets all have static schemas, which
+        AWS refuses to synchronize, so every target answers that ValidationException."""
+        with self.state.lock:
+            g = self._gateway(p["gatewayIdentifier"])
+            for target_id in p["targetIdList"]:
+                t = self._target(g, target_id)
+                kind = self._target_type(t)
+                if kind == "MCP_SERVER":
+                    raise validation(f"target {t.target_id} has a static tool schema (mcpToolSchema) and cannot "
+                                     "be synchronized; remove it with UpdateGatewayTarget first",
+                                     field_name="targetIdList")
+                raise validation(f"target {t.target_id} is a {kind} target: only MCP server targets synchronize",
+                                 field_name="targetIdList")
+            return {"targets": []}
+
+    def update_policy_engine(self, p: dict[str, Any]) -> dict[str, Any]:
+        with self.state.lock:
+            e = self._engine(p["policyEngineId"])
+            if "description" in p:  # UpdatedDescription: an absent optionalValue clears it
+                e.description = p["description"].get("optionalValue")
+            e.updated_at = time.time()
+            self.state.begin(e, "UPDATING", "ACTIVE")
+            return self.engine_view(e)
+
+    def _taggable(self, arn: str) -> str:
+        """The ARN of a gateway or policy engine of this lab (what it can tag), else ResourceNotFoundException."""
+        kind, _, ident = arn.rsplit(":", 1)[-1].partition("/")
+        found = self.state.gateway(ident) if kind == "gateway" else \
+            self.state.engine(ident) if kind == "policy-engine" else None
+        if found is None or found.arn != arn:
+            raise not_found("Resource", arn)
+        return arn
+
+    def _tag(self, arn: str, tags: dict[str, str] | None) -> None:
+        if tags:
+            self._tags.setdefault(arn, {}).update(tags)
+
+    def tag_resource(self, p: dict[str, Any]) -> dict[str, Any]:
+        with self.state.lock:
+            arn = self._taggable(p["resourceArn"])
+            merged = {**self._tags.get(arn, {}), **p["tags"]}
+            if len(merged) > 50:
+                raise validation("a resource can have at most 50 tags", field_name="tags")
+            self._tags[arn] = merged
+            return {}
+
+    def untag_resource(self, p: dict[str, Any]) -> dict[str, Any]:
+        with self.state.lock:
+            arn = self._taggable(p["resourceArn"])
+            for key in p["tagKeys"]:
+                self._tags.get(arn, {}).pop(key, None)
+            return {}
+
+    def list_tags_for_resource(self, p: dict[str, Any]) -> dict[str, Any]:
+        with self.state.lock:
+            return {"tags": dict(self._tags.get(self._taggable(p["resourceArn"]), {}))}
+
+    def _gateway_arn(self, arn: str) -> str:
+        if self._taggable(arn).rsplit(":", 1)[-1].startswith("policy-engine/"):
+            raise validation("resource-based policies apply to gateways (and runtimes), not policy engines",
+                             field_name="resourceArn")
+        return arn
+
+    def put_resource_policy(self, p: dict[str, Any]) -> dict[str, Any]:
+        """Stored and echoed; the lab's gateways do not enforce it (see the module's docstring)."""
+        with self.state.lock:
+            arn = self._gateway_arn(p["resourceArn"])
+            try:
+                doc = json.loads(p["policy"])
+            except ValueError:
+                raise validation("policy is not valid JSON", field_name="policy") from None
+            if not isinstance(doc, dict) or "Statement" not in doc:
+                raise validation("policy must be a JSON policy document with a Statement", field_name="policy")
+            self._resource_policies[arn] = p["policy"]
+            return {"policy": p["policy"]}
+
+    def get_resource_policy(self, p: dict[str, Any]) -> dict[str, Any]:
+        with self.state.lock:
+            arn = self._gateway_arn(p["resourceArn"])
+            if arn not in self._resource_policies:
+                raise not_found("ResourcePolicy", arn)
+            return {"policy": self._resource_policies[arn]}
+
+    def delete_resource_policy(self, p: dict[str, Any]) -> dict[str, Any]:
+        with self.state.lock:
+            arn = self._gateway_arn(p["resourceArn"])
+            if self._resource_policies.pop(arn, None) is None:
+                raise not_found("ResourcePolicy", arn)
+            return {}
 
     def elsewhere(self, operation: str, p: dict[str, Any], region: str) -> dict[str, Any]:
         """The answer for a request signed for another region: that region holds nothing."""
@@ -767,6 +941,7 @@ class ControlPlane:
         raise not_found("PolicyEngine", p["policyEngineId"])
 
     def handler(self, operation: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        self.state.settle()  # apply the CREATING/UPDATING/DELETING transitions that are due
         snake = re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
         return getattr(self, snake)  # type: ignore[no-any-return]
 
@@ -830,6 +1005,8 @@ def build_controlplane_app(state: LabState, *, gateway_url: Callable[[str], str]
             else:
                 doc = plane.handler(op.name)(params)
             status = int(op.http.get("responseCode", 200))
+            if status == 204:  # TagResource and friends: no body at all
+                return Response(status_code=204, headers={"x-amzn-RequestId": request_id})
             return JSONResponse(doc, status_code=status, headers={"x-amzn-RequestId": request_id})
         except ApiError as err:
             return err.response(request_id)

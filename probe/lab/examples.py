@@ -70,11 +70,13 @@ def examples(
     *,
     role_ok: bool,
     page_size: int,
+    lambda_denied: frozenset[str] = frozenset(),
 ) -> list[Example]:
     """The lines to print for one gateway: first the plain run (listing), then the calls.
 
     `policies` are the engine's active policies (None without an engine); `role_ok` says
-    whether the gateway's role may evaluate them.
+    whether the gateway's role may evaluate them; `lambda_denied` names the targets whose
+    Lambda function the role may not invoke (a permitted call to them fails as AWS's does).
     """
     tools = [(f"{t.name}___{s.name}", s) for t in gateway.targets for s in t.tools]
     faults = gateway.faults
@@ -86,15 +88,27 @@ def examples(
     if broken:
         listing = Example("policy_internal_failure",
                           "the role may not evaluate policies: `iam check` names what is missing")
-    elif enforcing and not shown and not gateway.search_enabled:
-        listing = Example("empty_tools", "no policy permits any tool for this caller (default deny)")
+    elif not shown and not gateway.search_enabled:
+        listing = Example("empty_tools", "no policy permits any tool for this caller (default deny)" if tools
+                          else "the gateway has no targets, so no tools")
     else:
         listing = Example("ok", _listing_why(len(shown), len(tools), page_size, faults.latency_ms, enforcing))
-    calls = _calls(gateway, tools, shown, policies, principal)
+    calls = [_lambda_blocked(c, gateway, lambda_denied) for c in _calls(gateway, tools, shown, policies, principal)]
     if broken:
         calls = [Example("policy_internal_failure", f"after `iam fix --apply`: {c.expect}, {c.why}", c.tool,
                          c.arguments) for c in calls]
     return [listing, *calls]
+
+
+def _lambda_blocked(call: Example, gateway: Gateway, lambda_denied: frozenset[str]) -> Example:
+    """A call that gets past policy to a target whose function the role may not invoke fails there."""
+    target = call.tool.split("___", 1)[0] if call.tool and "___" in call.tool else None
+    if call.expect != "ok" or target not in lambda_denied:
+        return call
+    debug = gateway.exception_level == "DEBUG"
+    why = ("the role lacks lambda:InvokeFunction on the target's function"
+           + (": exceptionLevel DEBUG says so" if debug else " (generic text: exceptionLevel is not DEBUG)"))
+    return Example("tool_error", why, call.tool, call.arguments)
 
 
 def _listing_why(shown: int, total: int, page_size: int, latency_ms: int, enforcing: bool) -> str:

@@ -42,6 +42,8 @@ from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPError
+from mcp.shared.inbound import unsupported_protocol_version_rejection
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, KNOWN_PROTOCOL_VERSIONS
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -56,6 +58,8 @@ from probe.lab.tokens import TokenError, TokenIssuer
 logger = logging.getLogger(__name__)
 
 SEARCH_TOOL = "x_amz_bedrock_agentcore_search"
+# A gateway or target in CREATING (or DELETING, FAILED) is not served; an update keeps serving.
+SERVED_STATUSES = ("READY", "UPDATING", "UPDATE_UNSUCCESSFUL", "SYNCHRONIZING", "SYNCHRONIZE_UNSUCCESSFUL")
 DEFAULT_PAGE_SIZE = 50
 MAX_BODY_BYTES = 4 * 1024 * 1024
 LAB_OPERATOR_KEY = "testing"  # the fake default credentials every test and demo uses
@@ -66,6 +70,8 @@ ANONYMOUS = Principal(OAUTH_USER, "anonymous")
 POLICY_FAILED_LIST = "InternalServerException - Policy evaluation failed for list tools"
 POLICY_FAILED_CALL = "InternalServerException - Policy evaluation failed for tool call"
 TARGET_FAILED = "An internal error occurred. Please retry later."
+LAMBDA_DENIED = "Access denied while invoking Lambda function"
+LAMBDA_INVOKE = "lambda:InvokeFunction"
 _DENIED = "Tool Execution Denied: Tool call not allowed due to policy enforcement"
 DENIED_BY_DEFAULT = f"AuthorizeActionException - {_DENIED} [No policy applies to the request (denied by default).]"
 NO_DETERMINING = "Policy evaluation denied due to no determining policies"
@@ -120,6 +126,13 @@ def build_gateway_app(
         version="1.0",
         on_list_tools=gateways.list_tools,
         on_call_tool=gateways.call_tool,
+        # AgentCore always allows prompts/* and resources/* (policy covers tools only), and a gateway
+        # made of tool targets has none: empty lists, and unknown names for get/read.
+        on_list_prompts=_no_prompts,
+        on_get_prompt=_unknown_prompt,
+        on_list_resources=_no_resources,
+        on_list_resource_templates=_no_resource_templates,
+        on_read_resource=_unknown_resource,
     )
     server.middleware.append(gateways.policy_failure_gate)
     security = TransportSecuritySettings(
@@ -134,12 +147,37 @@ def build_gateway_app(
     routes = [
         Route("/{gateway_id}/mcp", endpoint=front, methods=["GET", "POST", "DELETE"]),
         Route("/{gateway_id}/.well-known/oauth-protected-resource", endpoint=front.protected_resource),
+        # AWS's own addressing: https://{gatewayId}.gateway.bedrock-agentcore.{region}.amazonaws.com/mcp
+        Route("/mcp", endpoint=front, methods=["GET", "POST", "DELETE"]),
+        Route("/.well-known/oauth-protected-resource", endpoint=front.protected_resource),
         *issuer.routes(),
     ]
     app = Starlette(routes=routes, lifespan=lambda _app: manager.run())
     app.add_middleware(_AwsRequestIds)
     app.state.mcp_handlers = gateways  # `page_size` may be changed while serving (`Lab.page_size`)
     return app
+
+
+async def _no_prompts(ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListPromptsResult:
+    return types.ListPromptsResult(prompts=[])
+
+
+async def _unknown_prompt(ctx: Any, params: types.GetPromptRequestParams) -> types.GetPromptResult:
+    raise MCPError(INVALID_PARAMS, f"Unknown prompt: {params.name}")
+
+
+async def _no_resources(ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListResourcesResult:
+    return types.ListResourcesResult(resources=[])
+
+
+async def _no_resource_templates(
+    ctx: Any, params: types.PaginatedRequestParams | None
+) -> types.ListResourceTemplatesResult:
+    return types.ListResourceTemplatesResult(resource_templates=[])
+
+
+async def _unknown_resource(ctx: Any, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
+    raise MCPError(INVALID_PARAMS, f"Unknown resource: {params.uri}")
 
 
 # --- the SDK side: listing, calling, the incident ------------------------------------------
@@ -161,7 +199,9 @@ class _Gateways:
             engine = self.state.engine(gateway.policy_engine_arn) if gateway.policy_engine_arn else None
             policies = {p.policy_id: p.statement for p in engine.policies.values()
                         if p.status in ENFORCED_STATUSES and p.enforcement_mode != "LOG_ONLY"} if engine else {}
-            return _View(copy.deepcopy(gateway), engine is not None, policies), info.principal
+            served = copy.deepcopy(gateway)
+            served.targets = [t for t in served.targets if t.status in SERVED_STATUSES]
+            return _View(served, engine is not None, policies), info.principal
 
     async def policy_failure_gate(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         """The incident: an ENFORCE gateway whose role cannot evaluate policies.
@@ -187,10 +227,16 @@ class _Gateways:
     ) -> types.ListToolsResult:
         view, principal = self.view(ctx)
         tools = visible_tools(view.gateway, principal, enforced_policies(view))
+        if not view.gateway.list_pagination:  # disableMcpListToolsPagination: one page, no cursor
+            return types.ListToolsResult(tools=tools)
+        # The search tool is not one of the gateway's tools: it takes a slot in every page.
+        search = [t for t in tools if t.name == SEARCH_TOOL]
+        own = [t for t in tools if t.name != SEARCH_TOOL]
+        size = max(self.page_size - len(search), 1)
         offset = _decode_cursor(params.cursor if params else None)
-        page = tools[offset : offset + self.page_size]
-        more = offset + self.page_size < len(tools)
-        return types.ListToolsResult(tools=page, next_cursor=_encode_cursor(offset + self.page_size) if more else None)
+        page = search + own[offset : offset + size]
+        more = offset + size < len(own)
+        return types.ListToolsResult(tools=page, next_cursor=_encode_cursor(offset + size) if more else None)
 
     async def call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
@@ -209,6 +255,8 @@ class _Gateways:
             decision = authorize_call(policies, principal, params.name, gateway.arn, arguments, tool.input_schema)
             if not decision.allowed:
                 return _denial(gateway, decision.determining_policy_ids)
+        if target.lambda_arn and not role_check.role_allows(gateway.role_arn, LAMBDA_INVOKE, target.lambda_arn):
+            return _lambda_denied(gateway, target.lambda_arn)
         if params.name in gateway.faults.failing_tools:
             return _target_failure(gateway, target)
         return emulate_tool(params.name, arguments)
@@ -304,6 +352,14 @@ def _denial(gateway: Gateway, forbids: Sequence[str]) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(text=text)], is_error=True)
 
 
+def _lambda_denied(gateway: Gateway, lambda_arn: str) -> types.CallToolResult:
+    """The gateway's role may not invoke the target's function: AWS's generic text, or with DEBUG its reason."""
+    if gateway.exception_level != "DEBUG":
+        return types.CallToolResult(content=[types.TextContent(text=TARGET_FAILED)], is_error=True)
+    text = f"{LAMBDA_DENIED} {lambda_arn}"
+    return types.CallToolResult(content=[types.TextContent(text=text)], is_error=True, _meta={"debug": text})
+
+
 def _target_failure(gateway: Gateway, target: Target) -> types.CallToolResult:
     if gateway.exception_level != "DEBUG":
         return types.CallToolResult(content=[types.TextContent(text=TARGET_FAILED)], is_error=True)
@@ -357,10 +413,11 @@ class _Front:
         self.sessions: dict[str, str] = {}  # Mcp-Session-Id -> gateway id that opened it
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        gateway_id = str(scope.get("path_params", {}).get("gateway_id", ""))
+        gateway_id = _gateway_id(scope, self.state.region)
         with self.state.lock:
             gateway = self.state.gateway(gateway_id)
-            gateway = copy.deepcopy(gateway) if gateway is not None and gateway.gateway_id == gateway_id else None
+            gateway = copy.deepcopy(gateway) if gateway is not None and gateway.gateway_id == gateway_id \
+                and gateway.status in SERVED_STATUSES else None  # CREATING, DELETING: not (or no longer) served
         if gateway is None:
             await _json(404, {"message": f"Gateway {gateway_id} not found"})(scope, receive, send)
             return
@@ -380,11 +437,22 @@ class _Front:
         if isinstance(principal, Response):
             await principal(scope, receive, send)
             return
+        negotiated = _negotiate(gateway, scope, body, rpc_id)
+        if isinstance(negotiated, Response):
+            await negotiated(scope, receive, send)
+            return
+        body = negotiated
         session = _header(scope, b"mcp-session-id")
         if session is not None and self.sessions.get(session, gateway_id) != gateway_id:
             await _json(404, _rpc_error(None, -32600, "Session not found"))(scope, receive, send)
             return
         scope[_SCOPE_KEY] = _RequestInfo(gateway_id, principal)
+        if "gateway_id" not in scope.get("path_params", {}):
+            # Routed by Host: the Host was an AgentCore gateway's, checked above; the SDK's DNS-rebinding
+            # guard knows only loopback names, so it sees the address the request actually reached.
+            server = scope.get("server") or ("127.0.0.1", 80)
+            scope["headers"] = [(k, v) for k, v in scope["headers"] if k.lower() != b"host"] + [
+                (b"host", f"{server[0]}:{server[1]}".encode())]
         await self.manager.handle_request(scope, _replay(body, receive), self._watch_sessions(gateway_id, send))
         if session is not None and scope["method"] == "DELETE":
             self.sessions.pop(session, None)
@@ -414,7 +482,8 @@ class _Front:
         return self._bearer(gateway, scope)
 
     def _bearer(self, gateway: Gateway, scope: Scope) -> Principal | Response:
-        challenge = f'Bearer resource_metadata="{_base_url(scope)}/{gateway.gateway_id}' \
+        prefix = f"/{gateway.gateway_id}" if "gateway_id" in scope.get("path_params", {}) else ""
+        challenge = f'Bearer resource_metadata="{_base_url(scope)}{prefix}' \
             '/.well-known/oauth-protected-resource"'
         header = (_header(scope, b"authorization") or "").strip()
         if not header:
@@ -462,19 +531,80 @@ class _Front:
 
     async def protected_resource(self, request: Request) -> Response:
         """RFC 9728 metadata, where the 401's `WWW-Authenticate` points."""
-        gateway = self.state.gateway(request.path_params["gateway_id"])
+        gateway = self.state.gateway(_gateway_id(request.scope, self.state.region))
         if gateway is None or gateway.authorizer_type not in ("CUSTOM_JWT", "AUTHENTICATE_ONLY"):
             return _json(404, {"message": "Not Found"})
         base = _base_url(request.scope)
         config = (gateway.authorizer_configuration or {}).get("customJWTAuthorizer", {})
         body: dict[str, Any] = {
-            "resource": f"{base}/{gateway.gateway_id}/mcp",
+            "resource": f"{base}/{gateway.gateway_id}/mcp" if "gateway_id" in request.path_params else f"{base}/mcp",
             "authorization_servers": [self.issuer.issuer_url],
             "bearer_methods_supported": ["header"],
         }
         if config.get("allowedScopes"):
             body["scopes_supported"] = list(config["allowedScopes"])
         return JSONResponse(body)
+
+
+def gateway_host(gateway_id: str, region: str) -> str:
+    """The host AWS serves a gateway on (its URL is `https://{host}/mcp`)."""
+    return f"{gateway_id}.gateway.bedrock-agentcore.{region}.amazonaws.com"
+
+
+def _gateway_id(scope: Scope, region: str) -> str:
+    """The gateway a request is for: from the path (`/{id}/mcp`) or, as on AWS, from the Host.
+
+    A Host of another region names no gateway of this (one-region) lab; "" then.
+    """
+    from_path = scope.get("path_params", {}).get("gateway_id")
+    if from_path is not None:
+        return str(from_path)
+    host = (_header(scope, b"host") or "").lower().split(":", 1)[0]  # an AgentCore host is a name, never IPv6
+    gateway_id, sep, rest = host.partition(".")
+    return gateway_id if sep and rest == f"gateway.bedrock-agentcore.{region}.amazonaws.com" else ""
+
+
+def _negotiate(gateway: Gateway, scope: Scope, body: bytes, rpc_id: Any) -> bytes | Response:
+    """Hold the gateway to its `protocolConfiguration.mcp.supportedVersions`.
+
+    An `MCP-Protocol-Version` header naming another version is refused (HTTP 400, as MCP
+    says for an unsupported header version); an `initialize` asking for another version
+    is answered with the latest version the gateway supports, as MCP's negotiation says a
+    server must, by handing the SDK the request with that version.
+    """
+    versions = gateway.supported_versions
+    if not versions:
+        return body
+    header = _header(scope, b"mcp-protocol-version")
+    if header is not None and header not in versions:
+        return _unsupported(rpc_id, header, versions)
+    try:
+        message = json.loads(body) if body else None
+    except (ValueError, RecursionError):
+        return body
+    if not isinstance(message, dict) or message.get("method") != "initialize":
+        return body
+    params = message.get("params")
+    requested = params.get("protocolVersion") if isinstance(params, dict) else None
+    if not isinstance(requested, str) or requested in versions:
+        return body
+    offered = [v for v in KNOWN_PROTOCOL_VERSIONS if v in versions and v in HANDSHAKE_PROTOCOL_VERSIONS]
+    if not offered:
+        return _unsupported(rpc_id, requested, versions)
+    message["params"] = {**params, "protocolVersion": offered[-1]}
+    rewritten = json.dumps(message).encode()
+    scope["headers"] = [(k, v) for k, v in scope["headers"] if k.lower() != b"content-length"] + [
+        (b"content-length", str(len(rewritten)).encode())]
+    return rewritten
+
+
+def _unsupported(rpc_id: Any, requested: str, versions: Sequence[str]) -> Response:
+    rejection = unsupported_protocol_version_rejection(requested, list(versions))
+    error: dict[str, Any] = {"code": INVALID_PARAMS, "message": "Unsupported protocol version",
+                             "data": {"supported": list(versions), "requested": requested}}
+    if rejection is not None:
+        error = {"code": rejection.code, "message": rejection.message, "data": rejection.data}
+    return _json(400, {"jsonrpc": "2.0", "id": rpc_id, "error": error})
 
 
 def jwt_config_rejection(configuration: Mapping[str, Any] | None, claims: Mapping[str, Any]) -> str | None:

@@ -7,12 +7,14 @@ code (the gateways' role check) the same objects the HTTP API writes: an inline 
 put with boto3 is visible to the next `tools/call` with no copy and no delay.
 
 What moto does NOT do (checked with moto 5.2.5): `SimulatePrincipalPolicy` and
-`SimulateCustomPolicy` are unimplemented. The server answers HTTP 500 with an HTML page
+`SimulateCustomPolicy` are unimplemented; its server answers HTTP 500 with an HTML page
 (werkzeug's "Internal Server Error"), which boto3 surfaces as
-`botocore.parsers.ResponseParserError` after a single attempt; the AWS CLI prints a
-parse error. A probe must therefore fall back to evaluating the role's documents itself,
-which is exactly the path it takes on AWS when the caller lacks
-`iam:SimulatePrincipalPolicy`.
+`botocore.parsers.ResponseParserError`. The lab answers `SimulatePrincipalPolicy` itself
+(`probe.lab.simulate`, from moto's IAM state) in front of moto, so a probe takes its
+simulate path as on AWS. With the simulation switched off (`simulation_enabled()`
+false: `Lab(iam_simulation=False)` or a seed's `iam_simulation: false`) moto's HTML 500
+comes back, which is what a probe meets on AWS when the caller lacks
+`iam:SimulatePrincipalPolicy` and must fall back to evaluating the documents itself.
 
 Caveat for tests: `moto.mock_aws()` resets these same backends when it starts and stops
 and, while active, intercepts every botocore request (the lab's control plane
@@ -21,10 +23,13 @@ included). Do not combine it with a running lab in one test.
 
 from __future__ import annotations
 
+import io
 import logging
 import socket
 import threading
+from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import parse_qs
 
 from probe.lab.state import LAB_ACCOUNT
 
@@ -84,12 +89,12 @@ class IamServer:
     thread with a plain OSError, instead of werkzeug's `sys.exit(1)` inside a thread.
     """
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, simulation_enabled: Callable[[], bool] = lambda: True) -> None:
         from moto.server import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import make_server
 
         self._sock = sock
-        app = DomainDispatcherApplication(create_backend_app)
+        app = _Simulation(DomainDispatcherApplication(create_backend_app), simulation_enabled)
         self._server = make_server(
             "127.0.0.1", sock.getsockname()[1], app, threaded=True, request_handler=_quiet_handler(),
             fd=sock.fileno(),
@@ -121,3 +126,31 @@ class IamServer:
             self._thread = None
         self._server.server_close()
         self._sock.close()
+
+
+class _Simulation:
+    """WSGI in front of moto: `Action=SimulatePrincipalPolicy` is answered by the lab, the rest by moto."""
+
+    def __init__(self, moto_app: Any, enabled: Callable[[], bool]) -> None:
+        self.moto_app = moto_app
+        self.enabled = enabled
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") == "POST" and self.enabled():
+            try:
+                size = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                size = 0
+            body = environ["wsgi.input"].read(size) if size > 0 else b""
+            environ["wsgi.input"] = io.BytesIO(body)  # moto reads it again when the call is not ours
+            params = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+            if params.get("Action", [""])[-1] == "SimulatePrincipalPolicy":
+                from probe.lab.simulate import handle_query
+
+                status, xml = handle_query(params, iam_backend())
+                payload = xml.encode()
+                reason = {200: "OK", 400: "Bad Request", 404: "Not Found"}.get(status, "Error")
+                start_response(f"{status} {reason}", [("Content-Type", "text/xml"),
+                                                      ("Content-Length", str(len(payload)))])
+                return [payload]
+        return self.moto_app(environ, start_response)  # type: ignore[no-any-return]

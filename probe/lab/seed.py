@@ -7,6 +7,7 @@ through the lab's console, so a seed makes exactly what an operator clicking
 through the console would, roles included.
 
     page_size: 5                      # optional: tools/list page size of every gateway (default 50)
+    iam_simulation: true              # optional: false makes IAM's SimulatePrincipalPolicy fail as moto's does
     oauth_clients:                    # optional
       - client_id: refunds-agent
         secret_env: LAB_OAUTH_SECRET  # where the secret comes from (generated when unset)
@@ -117,6 +118,7 @@ class Seed:
     engines: tuple[EngineSpec, ...] = ()
     gateways: tuple[GatewaySpec, ...] = ()
     page_size: int | None = None  # None: the lab's default
+    iam_simulation: bool | None = None  # None: the lab's setting
 
 
 @dataclass
@@ -211,7 +213,8 @@ def _unique(source: str, where: str, names: list[str], what: str) -> None:
 
 def parse_seed(doc: Any, source: str = "<seed>") -> Seed:
     """A checked Seed from a loaded YAML document; SeedError names file and field."""
-    top = _Reader(source, "", {} if doc is None else doc, ("page_size", "oauth_clients", "policy_engines", "gateways"))
+    top = _Reader(source, "", {} if doc is None else doc, ("page_size", "iam_simulation", "oauth_clients",
+                                                           "policy_engines", "gateways"))
     page_size = top.get("page_size", int)
     if page_size is not None and page_size < 1:
         top.fail(f"must be at least 1, not {page_size}", "page_size")
@@ -237,7 +240,8 @@ def parse_seed(doc: Any, source: str = "<seed>") -> Seed:
                 if name not in gateway_names:
                     raise SeedError(
                         f"{source}: policy_engines[{i}].policies[{j}].cedar: no gateway named {name!r}")
-    return Seed(source=source, clients=clients, engines=engines, gateways=gateways, page_size=page_size)
+    return Seed(source=source, clients=clients, engines=engines, gateways=gateways, page_size=page_size,
+                iam_simulation=top.get("iam_simulation", bool))
 
 
 def _client(source: str, where: str, doc: Any) -> ClientSpec:

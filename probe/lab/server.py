@@ -34,6 +34,9 @@ FAKE_SECRET_ACCESS_KEY = "testing"
 SEEDS_DIR = Path(__file__).resolve().parent / "seeds"  # the seed files shipped with the lab
 DEFAULT_SEED = SEEDS_DIR / "default.yaml"
 _START_TIMEOUT_S = 10.0
+# How long create/update/delete stay CREATING/UPDATING/DELETING (AWS takes seconds to minutes; the
+# lab keeps the intermediate statuses but only for long enough that code which does not wait meets them).
+DEFAULT_SETTLE_S = 0.05
 
 
 class LabError(Exception):
@@ -108,7 +111,9 @@ class Lab:
     CLI and the probe at the lab. `port` N takes N, N+1, N+2 (0: any free ports);
     `gateway_app_factory(state, issuer)` replaces `probe.lab.gateway.build_gateway_app`;
     `page_size` is the gateways' `tools/list` page size (None: the app's default), also
-    settable while the lab runs.
+    settable while the lab runs. `settle_s` is how long resources stay in CREATING, UPDATING
+    or DELETING (`LabState.begin`); `iam_simulation=False` makes the IAM endpoint answer
+    `SimulatePrincipalPolicy` as moto does (HTML 500), so the probe takes its offline path.
     """
 
     def __init__(
@@ -118,8 +123,13 @@ class Lab:
         state: LabState | None = None,
         gateway_app_factory: Callable[[LabState, Any], Any] | None = None,
         page_size: int | None = None,
+        settle_s: float | None = None,
+        iam_simulation: bool = True,
     ) -> None:
-        self.state = state or LabState()
+        self.state = state or LabState(settle_s=DEFAULT_SETTLE_S)
+        if settle_s is not None:
+            self.state.settle_s = settle_s
+        self.state.iam_simulation = iam_simulation
         self.region = self.state.region
         self.account = self.state.account
         self._first_port = port
@@ -176,7 +186,8 @@ class Lab:
             _AsgiThread(control_app, socks[0], "lab-control-plane", lifespan="off"),
             _AsgiThread(self._gateway_app, socks[1], "lab-gateways", lifespan="on"),
         ]
-        self._iam = IamServer(socks[2])
+        state = self.state
+        self._iam = IamServer(socks[2], simulation_enabled=lambda: state.iam_simulation)
         for server in self._servers:
             server.start()
         self._iam.start()
@@ -258,7 +269,7 @@ class Lab:
     def seed(self, spec: Any, *, environ: dict[str, str] | None = None) -> Any:
         """Seed from a `probe.lab.seed.Seed` or a seed file path; returns `probe.lab.seed.Seeded`.
 
-        A seed's `page_size`, when it sets one, becomes the lab's page size.
+        A seed's `page_size` and `iam_simulation`, when it sets them, become the lab's.
         """
         from probe.lab.seed import Seed, load_seed, seed
 
@@ -266,6 +277,8 @@ class Lab:
             spec = load_seed(spec)
         if spec.page_size is not None:
             self.page_size = spec.page_size
+        if spec.iam_simulation is not None:
+            self.state.iam_simulation = spec.iam_simulation
         return seed(spec, self.console, add_client=self.issuer.add_client, environ=environ)
 
 

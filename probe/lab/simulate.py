@@ -267,7 +267,8 @@ def _answer(params: Mapping[str, list[str]], backend: Any) -> str:
         raise SimulationInputError("ValidationError", "1 validation error detected: ActionNames must not be empty")
     resources = _members(params, "ResourceArns") or ["*"]
     identity, boundary = principal_sources(backend, arn)
-    identity += [Source(f"PolicyInputList.{i}", "none", t) for i, t in enumerate(_members(params, "PolicyInputList"), 1)]
+    given = _members(params, "PolicyInputList")
+    identity += [Source(f"PolicyInputList.{i}", "none", t) for i, t in enumerate(given, 1)]
     extra_boundary = _members(params, "PermissionsBoundaryPolicyInputList")
     if extra_boundary:
         boundary = [Source(f"PermissionsBoundaryPolicyInputList.{i}", "none", t)
@@ -299,7 +300,7 @@ def _context(params: Mapping[str, list[str]]) -> dict[str, list[str]]:
 
 
 def _one(params: Mapping[str, list[str]], key: str, *, required: bool = False) -> str | None:
-    if key in params and params[key]:
+    if params.get(key):
         return params[key][-1]
     if required:
         raise SimulationInputError("ValidationError", f"1 validation error detected: {key} is required")

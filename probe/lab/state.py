@@ -12,6 +12,7 @@ import secrets
 import string
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -84,6 +85,10 @@ class Gateway:
     policy_engine_mode: PolicyMode | None = None
     exception_level: str | None = None  # "DEBUG" or None
     search_enabled: bool = False
+    # protocolConfiguration.mcp: the versions the gateway speaks (None: every version the lab knows)
+    # and whether tools/list pages (disableMcpListToolsPagination turns it off).
+    supported_versions: tuple[str, ...] | None = None
+    list_pagination: bool = True
     status: str = "READY"
     description: str | None = None
     targets: list[Target] = field(default_factory=list)
@@ -124,22 +129,76 @@ class PolicyEngine:
         return policy_engine_arn(self.engine_id)
 
 
-class LabState:
-    """Gateways and policy engines by id, behind one re-entrant lock."""
+@dataclass
+class _Transition:
+    """A resource's pending move out of an intermediate status (CREATING, UPDATING, DELETING...)."""
 
-    def __init__(self, region: str = LAB_REGION, account: str = LAB_ACCOUNT) -> None:
+    resource: Any
+    final: str
+    due: float
+    then: Callable[[], None] | None = None
+
+
+class LabState:
+    """Gateways and policy engines by id, behind one re-entrant lock.
+
+    Create, update and delete are asynchronous, as on AWS: `begin` puts a resource in an
+    intermediate status (CREATING, UPDATING, SYNCHRONIZING, DELETING) and it reaches its
+    final one (READY/ACTIVE, a *_FAILED, or gone) `settle_s` seconds later. Transitions are
+    applied lazily, on the next lookup (`settle`), so no thread runs them. `settle_s` 0
+    makes everything final at once. `iam_simulation` lets the lab's IAM endpoint answer
+    `iam:SimulatePrincipalPolicy` (off: moto's HTML 500, the probe's offline path).
+    """
+
+    def __init__(self, region: str = LAB_REGION, account: str = LAB_ACCOUNT, *, settle_s: float = 0.0) -> None:
         self.region = region
         self.account = account
         self.lock = threading.RLock()
         self.gateways: dict[str, Gateway] = {}
         self.engines: dict[str, PolicyEngine] = {}
+        self.settle_s = settle_s
+        self.iam_simulation = True
+        self._transitions: list[_Transition] = []
+
+    def begin(self, resource: Any, interim: str, final: str, then: Callable[[], None] | None = None) -> None:
+        """Put `resource` (anything with a `status`) in `interim`; `final` (and `then()`) after `settle_s`."""
+        with self.lock:
+            self._transitions = [t for t in self._transitions if t.resource is not resource]
+            if self.settle_s <= 0:
+                resource.status = final
+                if then is not None:
+                    then()
+                return
+            resource.status = interim
+            self._transitions.append(_Transition(resource, final, time.monotonic() + self.settle_s, then))
+
+    def settle(self) -> None:
+        """Apply every transition that is due."""
+        with self.lock:
+            if not self._transitions:
+                return
+            now = time.monotonic()
+            due = [t for t in self._transitions if t.due <= now]
+            self._transitions = [t for t in self._transitions if t.due > now]
+            for t in due:
+                t.resource.status = t.final
+                if t.then is not None:
+                    t.then()
+
+    def pending(self, resource: Any) -> bool:
+        """Whether `resource` is still on its way to a final status."""
+        with self.lock:
+            self.settle()
+            return any(t.resource is resource for t in self._transitions)
 
     def gateway(self, gateway_id_or_arn: str) -> Gateway | None:
         with self.lock:
+            self.settle()
             key = gateway_id_or_arn.rsplit("/", 1)[-1]
             return self.gateways.get(key)
 
     def engine(self, engine_id_or_arn: str) -> PolicyEngine | None:
         with self.lock:
+            self.settle()
             key = engine_id_or_arn.rsplit("/", 1)[-1]
             return self.engines.get(key)

@@ -75,6 +75,8 @@ def server() -> Iterator[Server]:
             self.end_headers()
             self.wfile.write(out)
 
+        do_GET = do_POST
+
         def log_message(self, *args: object) -> None:
             pass
 
@@ -432,3 +434,55 @@ def test_reprs_hold_no_secret(server, monkeypatch, tmp_path):
     assert "mode='bearer'" in rendered and "mode='sigv4'" in rendered
     _no_secret_in(rendered, BEARER, CLIENT_SECRET, ISSUED, "AKIAIOSFODNN7EXAMPLE",
                   "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "session-token-value")
+
+
+# --- --oauth-discover: RFC 9728 and RFC 8414 ------------------------------------------------
+
+
+def _discoverable(server: Server, *, issuer_path: str = "") -> None:
+    """A protected MCP endpoint that advertises its metadata, and an authorization server with a path."""
+    prm = f"{server.base}/.well-known/oauth-protected-resource/mcp"
+    issuer = f"{server.base}{issuer_path}"
+    inner = _mcp_expecting(ISSUED)
+
+    def mcp(seen: Seen) -> tuple[int, dict[str, str], bytes]:
+        status, headers, body = inner(seen)
+        if status == 401:
+            headers = {**headers, "www-authenticate": f'Bearer error="invalid_token", resource_metadata="{prm}"'}
+        return status, headers, body
+
+    server.routes["/mcp"] = mcp
+    server.routes["/.well-known/oauth-protected-resource/mcp"] = lambda seen: _json(
+        200, {"resource": f"{server.base}/mcp", "authorization_servers": [issuer]})
+    server.routes[f"/.well-known/oauth-authorization-server{issuer_path}"] = lambda seen: _json(
+        200, {"issuer": issuer, "token_endpoint": f"{server.base}/token"})
+    server.routes["/token"] = _token_endpoint
+
+
+def test_oauth_discover_finds_the_token_endpoint(server, monkeypatch):
+    _discoverable(server, issuer_path="/tenant1")
+    monkeypatch.setenv("PROBE_CLIENT_SECRET", CLIENT_SECRET)
+    auth = AuthConfig(oauth_discover=True, oauth_client_id=CLIENT_ID, oauth_client_secret_env="PROBE_CLIENT_SECRET")
+    [result] = asyncio.run(run_many([Probe(Target(f"{server.base}/mcp", auth=auth), protocol_version="2026-07-28")]))
+    assert [s.method for s in result.steps] == ["oauth2/discover", "oauth2/token", "tools/list"]
+    assert result.outcome is Outcome.EMPTY_TOOLS  # got past auth: the endpoint lists nothing
+    discovery = result.steps[0]
+    assert discovery.data["token_endpoint"] == f"{server.base}/token"
+    paths = [s.path for s in server.seen]
+    assert paths[:4] == ["/mcp", "/.well-known/oauth-protected-resource/mcp",
+                         "/.well-known/oauth-authorization-server/tenant1", "/token"]
+    # MCP clients send the resource indicator (RFC 8707): the metadata's own resource.
+    assert parse_qs(server.seen[3].body.decode())["resource"] == [f"{server.base}/mcp"]
+    _no_secret_in(json.dumps(result.to_dict()), CLIENT_SECRET, ISSUED)
+
+
+def test_oauth_discover_without_metadata_says_what_to_pass(server, monkeypatch):
+    server.routes["/mcp"] = _mcp_expecting(ISSUED)  # 401 with no challenge, no well-known documents
+    monkeypatch.setenv("PROBE_CLIENT_SECRET", CLIENT_SECRET)
+    auth = AuthConfig(oauth_discover=True, oauth_client_id=CLIENT_ID, oauth_client_secret_env="PROBE_CLIENT_SECRET")
+    [result] = asyncio.run(run_many([Probe(Target(f"{server.base}/mcp", auth=auth))]))
+    assert result.outcome is Outcome.PROTOCOL_ERROR and result.exit_code == 61
+    step = result.steps[0]
+    assert step.method == "oauth2/discover" and "RFC 9728" in step.detail.message
+    assert "--oauth-token-url" in step.hint
+    assert server.hits("/token") == 0

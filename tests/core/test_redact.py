@@ -4,11 +4,17 @@ nothing else touched (a report that hides too much is as useless as one that lea
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import random
+import signal
+from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
 
+from probe.classify import classify
+from probe.outcome import Exchange, Outcome
 from probe.redact import MARK, Redactor
 
 SIGV4 = (
@@ -166,3 +172,171 @@ def test_one_megabyte_string():
 
 def test_repr_tells_nothing():
     assert "hunter22" not in repr(Redactor(["hunter22"]))
+
+
+# -- issue 13: URL secrets, escaped echoes, JSON kept valid, linear time -----------------------
+
+QUERY_URL = "https://u53r-name:pa%40ss-w0rd@gw.example/mcp?api_key=query-secret-123&sig=a%2Fb%2Bc%3D%3D&v=1"
+
+
+def test_url_query_values_and_userinfo_are_secrets_of_the_run() -> None:
+    r = Redactor()
+    r.add_url_secrets(QUERY_URL)
+    location = "https://gw.example/login?next=%2Fmcp%3Fapi_key%3Dquery-secret-123"  # echoed, encoded again
+    assert r.headers({"Location": location}) == {"Location": f"https://gw.example/login?next=%2Fmcp%3Fapi_key%3D{MARK}"}
+    page = "<h1>404</h1><p>Cannot POST /mcp?api_key=query-secret-123&amp;sig=a%2Fb%2Bc%3D%3D</p>"
+    assert r.text(page) == f"<h1>404</h1><p>Cannot POST /mcp?api_key={MARK}&amp;sig={MARK}</p>"
+    assert r.text("sig a/b+c== and user u53r-name and pa@ss-w0rd") == f"sig {MARK} and user {MARK} and {MARK}"
+    # too short to be told apart from text (and to be worth stealing): still off the displayed URL
+    assert r.text('{"id":1,"v":1}') == '{"id":1,"v":1}'
+    assert r.url(QUERY_URL) == f"https://gw.example/mcp?api_key={MARK}&sig={MARK}&v={MARK}"
+
+
+def test_malformed_url_adds_nothing_and_does_not_raise() -> None:
+    r = Redactor()
+    r.add_url_secrets("http://[::1/mcp?k=abcdef")
+    assert repr(r) == "Redactor(0 known secrets)"
+
+
+def _escape_each(secret: str, rnd: random.Random) -> str:
+    """The secret as some JSON encoder might write it: each character raw, `\\uXXXX` (either case) or short."""
+    out = []
+    for c in secret:
+        forms = [f"\\u{ord(c):04x}", f"\\u{ord(c):04X}"] if ord(c) <= 0xFFFF else [json.dumps(c)[1:-1]]
+        if c == "/":
+            forms.append("\\/")
+        if c not in '"\\' and ord(c) >= 0x20:
+            forms.append(c)
+        if c in '"\\':
+            forms.append("\\" + c)
+        out.append(rnd.choice(forms))
+    return "".join(out)
+
+
+@pytest.mark.parametrize("secret", ["AbCdEf/GhIjKl+MnOp==", 'p@ss w/rd"&=+\\', "tök€n-😀-ünïcode", "x/y/z/w"])
+def test_known_values_in_every_json_escape(secret: str) -> None:
+    r = Redactor([secret])
+    rnd = random.Random(13)
+    forms = {
+        json.dumps(secret, ensure_ascii=True)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1].replace("/", "\\/"),  # PHP's json_encode
+        "".join(f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else json.dumps(c)[1:-1] for c in secret),
+    }
+    forms |= {_escape_each(secret, rnd) for _ in range(40)}
+    for form in forms:
+        body = f'{{"error":{{"code":-32600,"message":"bad token {form} given"}}}}'
+        out = r.text(body)
+        assert out == f'{{"error":{{"code":-32600,"message":"bad token {MARK} given"}}}}', form
+        assert json.loads(out)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('"key \\u0041KIAIOSFODNN7EXAMPLE"', f'"key {MARK}"'),
+        ('"t \\u0065yJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"', f'"t {MARK}"'),
+        ('"failed: Bearer abcdefgh\\/ijklmnop+q"', f'"failed: Bearer {MARK}"'),
+        ('{"access\\u005ftoken":"at-1\\/2"}', f'{{"access\\u005ftoken":"{MARK}"}}'),
+        ('"Credential=AKID\\u0031234\\/20260101\\/us-east-1"', f'"Credential={MARK}\\/20260101\\/us-east-1"'),
+    ],
+)
+def test_secret_shapes_written_with_escapes(text: str, expected: str) -> None:
+    assert Redactor().text(text) == expected
+
+
+HEALTHY_LIST = json.dumps({"jsonrpc": "2.0", "id": 2, "result": {"tools": [
+    {"name": "Api___get", "description": 'Send authorization: "Bearer <your token>" on every call',
+     "inputSchema": {"type": "object"}},
+    {"name": "Api___put", "description": "Header example: Authorization: Bearer abcdefgh12345\" end",
+     "inputSchema": {"type": "object"}},
+]}})
+
+
+def test_redaction_of_a_healthy_list_keeps_it_valid_and_judged_ok() -> None:
+    out = Redactor().text(HEALTHY_LIST)
+    doc = json.loads(out)
+    assert doc["result"]["tools"][0]["description"] == f'Send authorization: "Bearer {MARK}" on every call'
+    assert doc["result"]["tools"][1]["description"] == f'Header example: Authorization: Bearer {MARK}" end'
+    for body, ctype in ((out, "application/json"), (f"event: message\ndata: {out}\n\n", "text/event-stream")):
+        ex = Exchange(rpc_method="tools/list", rpc_id=2, url="https://gw/mcp", http_method="POST",
+                      request_headers={}, request_body="{}", status=200, headers={"content-type": ctype},
+                      body=body, body_bytes=len(body), body_truncated=False, duration_ms=1.0)
+        assert classify("tools/list", ex).outcome is Outcome.OK
+
+
+SECRETS = ["tok-secret-value-77", "123456", "n0secret", "u1234567", 'q"uote\\d', "tök€n😀"]
+FRAGMENTS = ["Authorization: Bearer ", "authorization: \"Bearer ", "Cookie: a=", "\\", "\"", "\n", "\t", "/",
+             "access_token=", "Credential=", "Signature=", "eyJhbGciOiJIUzI1NiJ9.eyJ4IjoxfQ.c2ln", "AKIA", " ", ","]
+
+
+def _hostile_value(rnd: random.Random, depth: int = 0) -> object:
+    kind = rnd.randrange(6 if depth < 3 else 3)
+    if kind == 0:
+        return int(rnd.choice(["123456", "1234567", "7"]))
+    if kind in (1, 2):
+        return "".join(rnd.choice(FRAGMENTS + SECRETS) for _ in range(rnd.randrange(1, 6)))
+    if kind == 3:
+        return [_hostile_value(rnd, depth + 1) for _ in range(rnd.randrange(4))]
+    return {_hostile_value(rnd, 3) if rnd.random() < 0.5 else "k": _hostile_value(rnd, depth + 1)  # type: ignore[misc]
+            for _ in range(rnd.randrange(4))}
+
+
+def _strings(v: object) -> Iterator[str]:
+    if isinstance(v, str):
+        yield v
+    elif isinstance(v, dict):
+        for k, x in v.items():
+            yield k
+            yield from _strings(x)
+    elif isinstance(v, list):
+        for x in v:
+            yield from _strings(x)
+    elif isinstance(v, int):
+        yield str(v)
+
+
+def test_redacted_json_always_parses_and_holds_no_known_secret() -> None:
+    r = Redactor(SECRETS)
+    rnd = random.Random(2026)
+    for case in range(250):
+        doc = {"jsonrpc": "2.0", "id": 1, "result": _hostile_value(rnd)}
+        text = json.dumps(doc, ensure_ascii=rnd.random() < 0.5, separators=(",", ":") if case % 2 else None)
+        if rnd.random() < 0.3:
+            text = text.replace("/", "\\/")
+        sse = rnd.random() < 0.3
+        out = r.text(f"event: message\r\ndata: {text}\r\n\r\n" if sse else text)
+        data = out.split("data: ", 1)[1].split("\r\n")[0] if sse else out
+        decoded = json.loads(data)  # valid JSON, whatever was redacted
+        for s in _strings(decoded):
+            for secret in SECRETS:
+                assert secret not in s, (case, text)
+
+
+@contextlib.contextmanager
+def hang_guard(seconds: int) -> Iterator[None]:
+    """Fail, rather than hang, if the block runs for minutes (a quadratic pattern would)."""
+    def expire(_signum: int, _frame: object) -> None:
+        raise AssertionError(f"redaction did not finish within {seconds} s: a pattern is not linear")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+ADVERSARIAL = ["Credential=", "Credential=a.", "authorization: \"", "authorization:\\\"x", "Bearer ", "Basic \t",
+               "\"access_token\": \"", "eyJabcd.", "Signature=", "Cookie: a", "\\/", "\\u0041", "+", "%41",
+               "tok-secret-value-7"]
+
+
+@pytest.mark.parametrize("fragment", ADVERSARIAL)
+def test_a_megabyte_of_near_misses_is_redacted_in_linear_time(fragment: str) -> None:
+    """A quadratic pattern takes minutes on one megabyte of these (bench/redact.py prints the times)."""
+    r = Redactor(["tok-secret-value-77"])
+    text = fragment * (1_000_000 // len(fragment) + 1)
+    with hang_guard(20):
+        out = r.text(text)
+    assert "tok-secret-value-77" not in out

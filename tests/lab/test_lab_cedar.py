@@ -1,122 +1,216 @@
-"""AgentCore's Cedar model on cedarpy: decisions, determining policy ids, the listing filter."""
+"""The lab's policies as AWS treats them: validated at CreatePolicy/UpdatePolicy against the schema
+generated from the gateway's tools, `context.input` typed from the tool's schema, principal `id`,
+action groups, per-policy enforcementMode, both forms of the IAM fault, both default-deny texts."""
 
 from __future__ import annotations
 
+import time
+import uuid
+from typing import Any
+
+import httpx2
 import pytest
 
-from probe.lab.cedar_model import IAM_ENTITY, OAUTH_USER, Principal, authorize_call, could_permit
+from probe.cedar.lint import lint
+from probe.cedar.model import EnginePolicy
+from probe.cedar.schema import Tool
+from probe.lab.gateway import DENIED_BY_DEFAULT, DENIED_NO_DETERMINING, POLICY_FAILED_LIST
+from probe.lab.server import SEEDS_DIR
 
-GW = "arn:aws:bedrock-agentcore:us-east-1:123456789012:gateway/refunds-abc123"
-OTHER_GW = "arn:aws:bedrock-agentcore:us-east-1:123456789012:gateway/other-xyz"
 REFUND = "RefundTarget___process_refund"
-USER = Principal.oauth_user({"sub": "client-1", "client_id": "client-1", "scope": "refunds/write", "exp": 1700000000})
-OPERATOR = Principal.iam_entity("arn:aws:iam::123456789012:user/lab-operator")
-
-PERMIT_SMALL = (f'permit(principal is AgentCore::OAuthUser, action == AgentCore::Action::"{REFUND}", '
-                f'resource == AgentCore::Gateway::"{GW}") when {{ context.input.amount < 500 }};')
+LONG_CMP = 'permit(principal, action == AgentCore::Action::"RefundTarget___process_refund", ' \
+           'resource == AgentCore::Gateway::"{arn}") when {{ context.input.amount < 500 }};'
+DECIMAL_CMP = LONG_CMP.replace("context.input.amount < 500", 'context.input.amount.lessThan(decimal("500.0"))')
 
 
-def test_principal_shapes() -> None:
-    assert USER.entity_type == OAUTH_USER and USER.entity_id == "client-1"
-    assert USER.tags["scope"] == "refunds/write"
-    assert OPERATOR.entity_type == IAM_ENTITY and OPERATOR.tags == {}
+def mcp(url: str, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One JSON-RPC request in an initialized session (an unauthenticated gateway)."""
+    base = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    init = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+    r = httpx2.post(url, json=init, headers=base, timeout=10)
+    session = {**base, "Mcp-Session-Id": r.headers["mcp-session-id"], "MCP-Protocol-Version": "2025-06-18"}
+    httpx2.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=session, timeout=10)
+    r = httpx2.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params or {}},
+                    headers=session, timeout=10)
+    assert r.status_code == 200, r.text
+    return r.json()
 
 
-@pytest.mark.parametrize(("amount", "allowed"), [(100, True), (499, True), (500, False), (900, False)])
-def test_permit_condition_reads_context_input(amount: int, allowed: bool) -> None:
-    d = authorize_call({"p-small": PERMIT_SMALL}, USER, REFUND, GW, {"amount": amount})
-    assert d.allowed is allowed
-    assert d.determining_policy_ids == (("p-small",) if allowed else ())
-    assert d.denied_by_default is (not allowed)
-    assert d.errors == ()
+def refund(lab, gateway, amount: Any) -> dict[str, Any]:
+    return mcp(lab.gateway_url(gateway.gateway_id), "tools/call",
+               {"name": REFUND, "arguments": {"order_id": "o-1", "amount": amount}})["result"]
 
 
-def test_permit_scope_binds_principal_type_and_resource() -> None:
-    assert not authorize_call({"p": PERMIT_SMALL}, OPERATOR, REFUND, GW, {"amount": 1}).allowed
-    assert not authorize_call({"p": PERMIT_SMALL}, USER, REFUND, OTHER_GW, {"amount": 1}).allowed
-    assert not authorize_call({"p": PERMIT_SMALL}, USER, "RefundTarget___other", GW, {"amount": 1}).allowed
+def listed(lab, gateway) -> list[str]:
+    return [t["name"] for t in mcp(lab.gateway_url(gateway.gateway_id), "tools/list")["result"]["tools"]]
 
 
-def test_forbid_overrides_permit_and_is_named() -> None:
-    policies = {"allow-all": "permit(principal, action, resource);",
-                "no-big": f'forbid(principal, action == AgentCore::Action::"{REFUND}", resource) '
-                          'when { context.input.amount > 1000 };'}
-    assert authorize_call(policies, USER, REFUND, GW, {"amount": 10}).allowed
-    d = authorize_call(policies, USER, REFUND, GW, {"amount": 5000})
-    assert not d.allowed and d.determining_policy_ids == ("no-big",) and not d.denied_by_default
+def text(result: dict[str, Any]) -> str:
+    return result["content"][0]["text"]
 
 
-def test_jwt_claims_are_tags() -> None:
-    policy = {"scoped": 'permit(principal, action, resource) when { principal.hasTag("scope") && '
-                        'principal.getTag("scope") like "*refunds/write*" };'}
-    assert authorize_call(policy, USER, REFUND, GW, {}).allowed
-    reader = Principal.oauth_user({"sub": "reader", "scope": "refunds/read"})
-    assert not authorize_call(policy, reader, REFUND, GW, {}).allowed
-    assert not authorize_call(policy, OPERATOR, REFUND, GW, {}).allowed  # no tags at all
+@pytest.fixture(scope="module")
+def ctl(lab):
+    return lab.client("bedrock-agentcore-control")
 
 
-def test_iam_entity_principal_by_arn() -> None:
-    policy = {"op": f'permit(principal == AgentCore::IamEntity::"{OPERATOR.entity_id}", action, resource);'}
-    assert authorize_call(policy, OPERATOR, REFUND, GW, {}).allowed
-    assert not authorize_call(policy, USER, REFUND, GW, {}).allowed
+@pytest.fixture
+def world(lab):
+    """A fresh engine and a gateway (default targets: `amount` is a number) attached from the Gateway side."""
+    name = uuid.uuid4().hex[:12]
+    engine = lab.console.create_policy_engine(f"E{name}")
+    gateway = lab.console.create_gateway(f"g{name}", policy_engine_id=engine.engine_id)
+    return engine, gateway
 
 
-def test_no_policies_denies_by_default() -> None:
-    d = authorize_call({}, USER, REFUND, GW, {"amount": 1})
-    assert not d.allowed and d.denied_by_default and d.determining_policy_ids == ()
-    assert not could_permit({}, USER, REFUND, GW)
+def settled(ctl, engine, policy_id: str) -> dict[str, Any]:
+    """GetPolicy once the policy has left CREATING/UPDATING (the lab settles in a fraction of a second)."""
+    deadline = time.monotonic() + 5
+    while True:
+        got = ctl.get_policy(policyEngineId=engine.engine_id, policyId=policy_id)
+        if got["status"] not in ("CREATING", "UPDATING") or time.monotonic() > deadline:
+            return got
+        time.sleep(0.02)
 
 
-def test_a_broken_statement_is_reported_and_skipped() -> None:
-    d = authorize_call({"broken": "permit(principal, action", "p": PERMIT_SMALL}, USER, REFUND, GW, {"amount": 1})
-    assert d.allowed and d.determining_policy_ids == ("p",)
-    assert len(d.errors) == 1 and d.errors[0].startswith("policy broken:")
+def create(ctl, engine, name: str, statement: str, **kw) -> dict[str, Any]:
+    created = ctl.create_policy(policyEngineId=engine.engine_id, name=name,
+                                definition={"cedar": {"statement": statement}}, **kw)
+    return settled(ctl, engine, created["policyId"])
 
 
-def test_statement_with_two_policies_maps_back_to_one_id() -> None:
-    head = f'forbid(principal, action == AgentCore::Action::"{REFUND}", resource)'
-    both = f"{head} when {{ context.input.amount > 9 }};{head} when {{ context.input.amount > 5 }};"
-    d = authorize_call({"allow": "permit(principal, action, resource);", "pair": both}, USER, REFUND, GW,
-                       {"amount": 10})
-    assert d.determining_policy_ids == ("pair",)
+def update(ctl, engine, policy_id: str, **kw) -> dict[str, Any]:
+    ctl.update_policy(policyEngineId=engine.engine_id, policyId=policy_id, **kw)
+    return settled(ctl, engine, policy_id)
 
 
-def test_argument_values_are_mapped_to_cedar() -> None:
-    policy = {"p": 'permit(principal, action, resource) when { context.input.tags.contains("vip") && '
-                   'context.input.customer.tier == "gold" && context.input.price.lessThan(decimal("10.50")) && '
-                   '!(context.input has note) };'}
-    args = {"tags": ["vip", "eu"], "customer": {"tier": "gold"}, "price": 9.99, "note": None}
-    d = authorize_call(policy, USER, REFUND, GW, args)
-    assert d.allowed, d.errors
-    assert not authorize_call(policy, USER, REFUND, GW, {**args, "price": 10.75}).allowed
+# --- item 1: validation at CreatePolicy / UpdatePolicy ----------------------------------------------
 
 
-def test_could_permit_uses_partial_evaluation() -> None:
-    assert could_permit({"p": PERMIT_SMALL}, USER, REFUND, GW)  # residual on context: could be permitted
-    assert not could_permit({"p": PERMIT_SMALL}, USER, "OrdersTarget___get_order", GW)
-    assert not could_permit({"p": PERMIT_SMALL}, OPERATOR, REFUND, GW)
-    forbid_all = {"p": PERMIT_SMALL, "f": f'forbid(principal, action == AgentCore::Action::"{REFUND}", resource);'}
-    assert not could_permit(forbid_all, USER, REFUND, GW)
-    # a forbid that depends on the input does not hide the tool: some input is still allowed
-    forbid_big = {"p": PERMIT_SMALL, "f": f'forbid(principal, action == AgentCore::Action::"{REFUND}", resource) '
-                                          'when { context.input.amount > 100 };'}
-    assert could_permit(forbid_big, USER, REFUND, GW)
-    assert could_permit({"all": "permit(principal, action, resource);"}, OPERATOR, REFUND, GW)
-    # a forbid keyed on the principal's tags is known at list time
-    banned = {"all": "permit(principal, action, resource);",
-              "ban": 'forbid(principal, action, resource) when { principal.getTag("scope") == "refunds/write" };'}
-    assert not could_permit(banned, USER, REFUND, GW)
+def test_create_policy_validates_against_the_generated_schema(lab, ctl, world):
+    engine, gw = world
+    got = create(ctl, engine, "as_long", LONG_CMP.format(arn=gw.arn))
+    assert got["status"] == "CREATE_FAILED"
+    assert any("expected Long but saw decimal" in r for r in got["statusReasons"]), got["statusReasons"]
+    assert REFUND not in listed(lab, gw)  # a failed policy decides nothing
+    ok = create(ctl, engine, "as_decimal", DECIMAL_CMP.format(arn=gw.arn))
+    assert (ok["status"], ok["statusReasons"], ok["enforcementMode"]) == ("ACTIVE", [], "ACTIVE")
+    assert REFUND in listed(lab, gw)
 
 
-def test_could_permit_hides_tools_no_permit_names() -> None:
-    """Regression: with a permit still open on another tool, cedarpy answers "undetermined" and hands
-    back residuals that are already false (`when { false }`) or forbids; `action in [...]` stayed
-    unknown because the action entity was missing. Neither may list a tool no permit names."""
-    reads = 'permit(principal, action in [AgentCore::Action::"OrdersTarget___get_order"], resource);'
-    policies = {"small": PERMIT_SMALL, "reads": reads}
-    assert could_permit(policies, USER, REFUND, GW)
-    assert could_permit(policies, USER, "OrdersTarget___get_order", GW)
-    assert not could_permit(policies, USER, "OrdersTarget___cancel_order", GW)
-    forbid_only = {"small": PERMIT_SMALL, "f": 'forbid(principal, action, resource) when { context.input.x > 1 };'}
-    assert not could_permit(forbid_only, USER, "OrdersTarget___cancel_order", GW)
-    assert could_permit(forbid_only, USER, REFUND, GW)
+@pytest.mark.parametrize(("statement", "reason"), [
+    ("permit(principal, action, resource);", "a wildcard resource was detected"),
+    (f'permit(principal, action == AgentCore::Action::"{REFUND}", resource is AgentCore::Gateway);',
+     "needs a specific gateway"),
+    ('permit(principal, action == AgentCore::Action::"RefundTarget___no_such_tool", '
+     'resource == AgentCore::Gateway::"{arn}");', "unrecognized action"),
+    ('permit(principal is AgentCore::User, action == AgentCore::Action::"RefundTarget___get_order", '
+     'resource == AgentCore::Gateway::"{arn}");', "unrecognized entity type"),
+])
+def test_scope_rules_and_unknown_names_fail_creation(ctl, world, statement, reason):
+    engine, gw = world
+    got = create(ctl, engine, "bad", statement.replace("{arn}", gw.arn))
+    assert got["status"] == "CREATE_FAILED" and any(reason in r for r in got["statusReasons"]), got
+
+
+def test_validation_mode_ignore_all_findings_keeps_the_mistake(lab, ctl, world):
+    engine, gw = world
+    got = create(ctl, engine, "kept", LONG_CMP.format(arn=gw.arn), validationMode="IGNORE_ALL_FINDINGS")
+    assert (got["status"], got["statusReasons"]) == ("ACTIVE", [])
+    # Active, yet useless: the tool is listed (the permit depends on the input), every refund is denied.
+    assert REFUND in listed(lab, gw)
+    assert text(refund(lab, gw, 100)) == DENIED_BY_DEFAULT
+
+
+def test_update_policy_that_fails_validation_keeps_the_previous_definition(lab, ctl, world):
+    engine, gw = world
+    pid = create(ctl, engine, "small", DECIMAL_CMP.format(arn=gw.arn))["policyId"]
+    got = update(ctl, engine, pid, definition={"cedar": {"statement": LONG_CMP.format(arn=gw.arn)}})
+    assert got["status"] == "UPDATE_FAILED" and got["statusReasons"]
+    assert "lessThan" in got["definition"]["cedar"]["statement"]
+    assert refund(lab, gw, 100)["isError"] is False  # still decided by the previous definition
+    got = update(ctl, engine, pid,
+                 definition={"cedar": {"statement": DECIMAL_CMP.format(arn=gw.arn).replace("500.0", "50.0")}})
+    assert (got["status"], got["statusReasons"]) == ("ACTIVE", [])
+    assert text(refund(lab, gw, 100)) == DENIED_BY_DEFAULT
+
+
+def test_every_shipped_seed_is_valid(lab):
+    for path in sorted(SEEDS_DIR.glob("*.yaml")):
+        seeded = lab.seed(path, environ={})
+        for engine_id in seeded.engines.values():
+            for p in lab.state.engine(engine_id).policies.values():
+                assert (p.status, p.status_reasons) == ("ACTIVE", []), (path.name, p.name, p.status_reasons)
+    # The one mistake a seed keeps on purpose is the one `policy lint` finds.
+    g = lab.state.gateway(next(x for x in lab.state.gateways.values() if x.name == "unvalidated").gateway_id)
+    engine = lab.state.engine(g.policy_engine_arn)
+    tools = [Tool(f"{t.name}___{s.name}", s.input_schema) for t in g.targets for s in t.tools]
+    found = lint([EnginePolicy(p.policy_id, p.name, p.statement) for p in engine.policies.values()], tools, g.arn)
+    assert [(f.kind, f.policy.split(" ")[0]) for f in found] == [("type_mismatch", "small_refunds_as_long")]
+
+
+# --- items 2-4, 7: typing, principal id, action groups, enforcementMode --------------------------------
+
+
+def test_number_input_is_a_decimal(lab, ctl, world):
+    engine, gw = world
+    create(ctl, engine, "small", DECIMAL_CMP.format(arn=gw.arn))
+    assert refund(lab, gw, 120.5)["isError"] is False  # was an evaluation error: floats were not Cedar values
+    assert refund(lab, gw, 120)["isError"] is False
+    assert text(refund(lab, gw, 500.0)) == DENIED_BY_DEFAULT
+
+
+def test_principal_has_an_id(lab, ctl, world):
+    engine, gw = world
+    create(ctl, engine, "anon", f'permit(principal, action == AgentCore::Action::"{REFUND}", '
+                                f'resource == AgentCore::Gateway::"{gw.arn}") when {{ principal.id == "anonymous" }};')
+    assert refund(lab, gw, 1)["isError"] is False
+
+
+@pytest.mark.parametrize("group", ["CallTool", "Mcp", "RefundTarget"])
+def test_tool_actions_have_parents(lab, ctl, world, group):
+    engine, gw = world
+    create(ctl, engine, "group", f'permit(principal, action in AgentCore::Action::"{group}", '
+                                 f'resource == AgentCore::Gateway::"{gw.arn}");')
+    assert refund(lab, gw, 1)["isError"] is False
+    assert REFUND in listed(lab, gw)
+
+
+def test_per_policy_enforcement_mode(lab, ctl, world):
+    engine, gw = world
+    create(ctl, engine, "all", "permit(principal, action, resource is AgentCore::Gateway);")
+    forbid = f'forbid(principal, action == AgentCore::Action::"{REFUND}", resource == AgentCore::Gateway::"{gw.arn}");'
+    pid = create(ctl, engine, "no_refunds", forbid, enforcementMode="LOG_ONLY")["policyId"]
+    assert refund(lab, gw, 1)["isError"] is False  # LOG_ONLY: evaluated, not enforced
+    assert update(ctl, engine, pid, enforcementMode="ACTIVE")["enforcementMode"] == "ACTIVE"
+    assert f"[Policy evaluation denied due to {pid}]" in text(refund(lab, gw, 1))
+
+
+# --- item 5 and 11: the second form of the IAM fault, the other default-deny text -------------------------
+
+
+def test_second_form_of_the_iam_fault_denies_by_default(lab, ctl):
+    engine = lab.console.create_policy_engine("SecondForm")
+    first = lab.console.create_gateway("first-form")
+    second = lab.console.create_gateway("second-form")
+    for g in (first, second):
+        lab.console.attach_engine_from_policy_side(g.gateway_id, engine.engine_id, "ENFORCE")
+        assert create(ctl, engine, f"small_{g.name.replace('-', '_')}", DECIMAL_CMP.format(arn=g.arn))["status"] \
+            == "ACTIVE"
+    lab.console.set_faults(second.gateway_id, permission_fault_form="deny_by_default")
+    assert text(mcp(lab.gateway_url(first.gateway_id), "tools/list")["result"]) == POLICY_FAILED_LIST
+    assert listed(lab, second) == []
+    assert text(refund(lab, second, 100)) == DENIED_BY_DEFAULT  # although the permit matches
+    lab.console.grant_policy_evaluation(second.gateway_id)  # the fix, as `iam fix` writes it
+    assert REFUND in listed(lab, second) and refund(lab, second, 100)["isError"] is False
+
+
+def test_default_deny_text_with_no_determining_policies(lab, ctl, world):
+    engine, gw = world
+    create(ctl, engine, "small", DECIMAL_CMP.format(arn=gw.arn))
+    lab.console.set_faults(gw.gateway_id, denial_shape="no_determining")
+    result = refund(lab, gw, 900)
+    assert result["isError"] is True and text(result) == DENIED_NO_DETERMINING
+    assert text(result).startswith("AuthorizeActionException - ")
+    assert text(result).endswith("[Policy evaluation denied due to no determining policies]")

@@ -77,6 +77,31 @@ def new_engine(ctl, name: str) -> dict:
     return ctl.create_policy_engine(name=name)
 
 
+INTERMEDIATE = ("CREATING", "UPDATING", "DELETING", "SYNCHRONIZING")
+
+
+def settled(get, **params) -> dict:
+    """Poll a Get operation until the resource leaves its intermediate status (as a user's code must)."""
+    deadline = time.monotonic() + 5
+    while True:
+        got = get(**params)
+        if got["status"] not in INTERMEDIATE or time.monotonic() > deadline:
+            return got
+        time.sleep(0.01)
+
+
+def gone(get, **params) -> str:
+    """Poll until a deleted resource is gone; the error code it then answers."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            assert get(**params)["status"] == "DELETING"
+        except ClientError as exc:
+            return exc.response["Error"]["Code"]
+        time.sleep(0.01)
+    return "still there"
+
+
 # --- gateways --------------------------------------------------------------------------------------
 
 
@@ -86,7 +111,8 @@ def test_create_get_list_gateway(lab, ctl):
     assert_complete("CreateGateway", created)
     gid = created["gatewayId"]
     assert gid.startswith("cp-basic-") and len(gid) == len("cp-basic-") + 10
-    got = ctl.get_gateway(gatewayIdentifier=gid)
+    assert created["status"] == "CREATING"
+    got = settled(ctl.get_gateway, gatewayIdentifier=gid)
     assert_complete("GetGateway", got)
     assert got["gatewayArn"] == f"arn:aws:bedrock-agentcore:us-east-1:{LAB_ACCOUNT}:gateway/{gid}"
     assert got["gatewayUrl"] == lab.gateway_url(gid) == f"{lab.gateway_base_url}/{gid}/mcp"
@@ -327,10 +353,8 @@ def test_delete_gateway_needs_targets_gone_first(lab, ctl):
     assert deleted["status"] == "DELETING" and deleted["ResponseMetadata"]["HTTPStatusCode"] == 202
     resp = ctl.delete_gateway(gatewayIdentifier=gid)
     assert (resp["gatewayId"], resp["status"]) == (gid, "DELETING")
+    assert gone(ctl.get_gateway, gatewayIdentifier=gid) == "ResourceNotFoundException"
     assert lab.state.gateway(gid) is None
-    with pytest.raises(ClientError) as exc:
-        ctl.get_gateway(gatewayIdentifier=gid)
-    assert code(exc) == ("ResourceNotFoundException", 404)
 
 
 # --- policy engines and policies ---------------------------------------------------------------------
@@ -341,7 +365,8 @@ def test_policy_engine_lifecycle(lab, ctl):
     assert_complete("CreatePolicyEngine", created)
     eid = created["policyEngineId"]
     assert created["policyEngineArn"] == f"arn:aws:bedrock-agentcore:us-east-1:{LAB_ACCOUNT}:policy-engine/{eid}"
-    got = ctl.get_policy_engine(policyEngineId=eid)
+    assert created["status"] == "CREATING"
+    got = settled(ctl.get_policy_engine, policyEngineId=eid)
     assert_complete("GetPolicyEngine", got)
     assert (got["status"], got["name"], got["statusReasons"]) == ("ACTIVE", "cp_engine", [])
     listed = [e["policyEngineId"] for p in ctl.get_paginator("list_policy_engines").paginate() for e in
@@ -361,9 +386,7 @@ def test_policy_engine_lifecycle(lab, ctl):
     assert gid in exc.value.response["Error"]["Message"]
     ctl.update_gateway(gatewayIdentifier=gid, name="cp-engine-user", roleArn=ROLE, authorizerType="NONE")
     assert ctl.delete_policy_engine(policyEngineId=eid)["status"] == "DELETING"
-    with pytest.raises(ClientError) as exc:
-        ctl.get_policy_engine(policyEngineId=eid)
-    assert code(exc) == ("ResourceNotFoundException", 404)
+    assert gone(ctl.get_policy_engine, policyEngineId=eid) == "ResourceNotFoundException"
 
 
 def test_policy_lifecycle(lab, ctl):
@@ -374,24 +397,25 @@ def test_policy_lifecycle(lab, ctl):
     pid = created["policyId"]
     assert created["policyArn"] == f"arn:aws:bedrock-agentcore:us-east-1:{LAB_ACCOUNT}:policy-engine/{eid}/policy/{pid}"
     assert lab.state.engine(eid).policies[pid].statement == CEDAR_OK
-    got = ctl.get_policy(policyEngineId=eid, policyId=pid)
+    assert created["status"] == "CREATING"
+    got = settled(ctl.get_policy, policyEngineId=eid, policyId=pid)
     assert_complete("GetPolicy", got)
     assert (got["status"], got["definition"]["cedar"]["statement"]) == ("ACTIVE", CEDAR_OK)
     ctl.create_policy(policyEngineId=eid, name="second", definition={"cedar": {"statement": CEDAR_OK}})
     pages = list(ctl.get_paginator("list_policies").paginate(policyEngineId=eid, PaginationConfig={"PageSize": 1}))
     assert [p["name"] for page in pages for p in page["policies"]] == ["allow_t", "second"]
     forbid = CEDAR_OK.replace("permit", "forbid")
-    ctl.update_policy(policyEngineId=eid, policyId=pid, definition={"cedar": {"statement": forbid}})
+    updating = ctl.update_policy(policyEngineId=eid, policyId=pid, definition={"cedar": {"statement": forbid}})
+    assert updating["status"] == "UPDATING"
+    assert settled(ctl.get_policy, policyEngineId=eid, policyId=pid)["status"] == "ACTIVE"
     assert lab.state.engine(eid).policies[pid].statement == forbid
     with pytest.raises(ClientError) as exc:
         ctl.delete_policy_engine(policyEngineId=eid)
     assert code(exc) == ("ConflictException", 409)
     deleted = ctl.delete_policy(policyEngineId=eid, policyId=pid)
     assert (deleted["policyId"], deleted["status"]) == (pid, "DELETING")
+    assert gone(ctl.get_policy, policyEngineId=eid, policyId=pid) == "ResourceNotFoundException"
     assert pid not in lab.state.engine(eid).policies
-    with pytest.raises(ClientError) as exc:
-        ctl.get_policy(policyEngineId=eid, policyId=pid)
-    assert code(exc) == ("ResourceNotFoundException", 404)
     with pytest.raises(ClientError) as exc:
         ctl.delete_policy(policyEngineId=eid, policyId=pid)
     assert code(exc) == ("ResourceNotFoundException", 404)
@@ -453,14 +477,21 @@ def test_iam_is_moto_in_process(lab, iam):
     assert sts.get_caller_identity()["Account"] == LAB_ACCOUNT
 
 
-def test_moto_simulation_is_unimplemented(iam):
-    """Documents moto's gap: the probe must fall back to offline evaluation against the lab."""
+def test_moto_simulation_is_unimplemented_when_the_lab_switches_its_own_off(lab, iam):
+    """moto's gap, kept reachable: with the lab's simulation off, the probe must fall back offline."""
     iam.create_role(RoleName="cp-sim-role", AssumeRolePolicyDocument="{}")
-    started = time.monotonic()
-    with pytest.raises(ResponseParserError):
-        iam.simulate_principal_policy(PolicySourceArn=f"arn:aws:iam::{LAB_ACCOUNT}:role/cp-sim-role",
-                                      ActionNames=["bedrock-agentcore:GetGateway"])
-    assert time.monotonic() - started < 5  # one attempt, no retry storm
+    lab.state.iam_simulation = False
+    try:
+        started = time.monotonic()
+        with pytest.raises(ResponseParserError):
+            iam.simulate_principal_policy(PolicySourceArn=f"arn:aws:iam::{LAB_ACCOUNT}:role/cp-sim-role",
+                                          ActionNames=["bedrock-agentcore:GetGateway"])
+        assert time.monotonic() - started < 5  # one attempt, no retry storm
+    finally:
+        lab.state.iam_simulation = True
+    answer = iam.simulate_principal_policy(PolicySourceArn=f"arn:aws:iam::{LAB_ACCOUNT}:role/cp-sim-role",
+                                           ActionNames=["bedrock-agentcore:GetGateway"])
+    assert [r["EvalDecision"] for r in answer["EvaluationResults"]] == ["implicitDeny"]
 
 
 def test_env_points_boto3_and_cli_at_the_lab(lab, lab_env, ctl):
