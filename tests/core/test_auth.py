@@ -486,3 +486,20 @@ def test_oauth_discover_without_metadata_says_what_to_pass(server, monkeypatch):
     assert step.method == "oauth2/discover" and "RFC 9728" in step.detail.message
     assert "--oauth-token-url" in step.hint
     assert server.hits("/token") == 0
+
+
+@pytest.mark.parametrize("status", [404, 405])
+def test_a_token_url_where_nothing_issues_tokens_is_the_probes_configuration(server, monkeypatch, capsys, status):
+    """Not "the endpoint refused the client": nothing at that URL issues tokens (a wrong --oauth-token-url)."""
+    from probe.cli import main
+
+    server.routes["/token"] = lambda seen: (status, {"content-type": "text/html"}, b"<h1>Not Found</h1>")
+    monkeypatch.setenv("PROBE_CLIENT_SECRET", CLIENT_SECRET)
+    code = main(["run", f"{server.base}/mcp", "--oauth-token-url", f"{server.base}/token", "--oauth-client-id",
+                 CLIENT_ID, "--oauth-client-secret-env", "PROBE_CLIENT_SECRET", "--format", "json", "--retries", "0"])
+    report = json.loads(capsys.readouterr().out)
+    step = report["steps"][0]
+    assert (code, report["outcome"], step["method"]) == (61, "protocol_error", "oauth2/token")
+    assert f"no token endpoint at {server.base}/token" in step["message"]
+    assert f"{server.base}/token" in step["hint"] and "--oauth-token-url" in step["hint"]
+    assert "refused the client" not in json.dumps(report)
