@@ -24,7 +24,7 @@ from probe.spec import Call, Probe, Target
 PERMIT = """permit(principal,
        action == AgentCore::Action::"RefundTarget___process_refund",
        resource == AgentCore::Gateway::"{arn}")
-when {{ context.input.amount < 500 }};"""
+when {{ context.input.amount.lessThan(decimal("500.0")) }};"""
 
 
 @dataclass
@@ -215,7 +215,8 @@ def _story(lab: Any, t: Teller) -> Iterator[Chapter]:
 
     yield probe(4, Chapter(
         "A permit policy lets small refunds through",
-        "permit process_refund when context.input.amount < 500. The tool is listed again,\n"
+        "permit process_refund when context.input.amount.lessThan(decimal(\"500.0\")) (a JSON Schema number\n"
+        "is a Cedar decimal). The tool is listed again,\n"
         "and a refund of 120 goes through.",
         Outcome.OK.value), small,
         before=lambda: console.add_policy(engine.engine_id, "small_refunds", PERMIT.format(arn=gw.arn)))

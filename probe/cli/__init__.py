@@ -82,6 +82,13 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     _add_aws_args(p)
     p.add_argument("--connect-to", metavar="HOST:PORT",
                    help="send the URL's requests to this address, keeping its Host header and TLS name (like curl)")
+    b = p.add_argument_group("support bundle")
+    b.add_argument("--bundle", metavar="DIR", help="write a support bundle (full redacted report, control plane, "
+                   "IAM check, telemetry, SUMMARY.md) to this directory")
+    b.add_argument("--zip", action="store_true", help="with --bundle: also write DIR.zip")
+    b.add_argument("--telemetry-wait", type=float, default=0.0, metavar="S",
+                   help="with --bundle: wait up to S seconds for the gateway's spans in CloudWatch Logs "
+                   "(they arrive late; default 0: look once)")
     p.set_defaults(handler=_lazy("probe.cli.run", "main"))
 
 
@@ -93,8 +100,9 @@ def _add_iam(sub: argparse._SubParsersAction) -> None:
         help="name the permissions the gateway's role lacks",
         description="Read the gateway, derive the (action, resource) pairs its role needs for policy "
         "evaluation, and decide each one (IAM simulation, or offline evaluation of the role's policies).",
-        epilog="exit codes: 0 the role has every permission; 3 permissions are missing; "
-        "4 some could not be decided; 2 usage or access error.",
+        epilog="exit codes: 0 the role has every permission; 3 permissions are missing; 6 policy evaluation is "
+        "fine but a Lambda target cannot be invoked (lambda:InvokeFunction denied); 4 some could not be decided; "
+        "2 usage or access error (no credentials, unknown profile, no region, gateway unreadable).",
     )
     fix = isub.add_parser(
         "fix",
@@ -103,7 +111,7 @@ def _add_iam(sub: argparse._SubParsersAction) -> None:
         "that applies it. Nothing changes without --apply.",
         epilog="exit codes: 0 nothing to do, printed, or applied and verified; 3 still missing after "
         "--apply; 4 applied but the check cannot confirm it; 5 refused (an inline policy cannot help); "
-        "2 usage or access error.",
+        "2 usage or access error (no credentials, unknown profile, no region, gateway unreadable).",
     )
     for q in (check, fix):
         q.add_argument("url", nargs="?", help="gateway MCP URL (gateway id and region are read from it)")
@@ -138,6 +146,19 @@ def _add_replay(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_lazy("probe.cli.replay", "main"))
 
 
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report", help="render a support bundle as one self-contained HTML page",
+        description="Read a support bundle (its directory or its .zip) and write one HTML page that needs "
+        "no network: the outcome and hint, the timeline, every exchange, the IAM table, the control plane, "
+        "the spans. Makes no network call.",
+        epilog="exit codes: 0 written; 2 when the bundle cannot be read or the page cannot be written.",
+    )
+    p.add_argument("bundle", metavar="BUNDLE", help="a bundle directory or .zip written by `run --bundle`")
+    p.add_argument("--html", metavar="OUT.html", required=True, help="write the page here")
+    p.set_defaults(handler=_lazy("probe.cli.report", "main"))
+
+
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="walk the policy-permissions incident against the embedded lab")
     p.add_argument("--no-color", action="store_true")
@@ -161,10 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Does this AgentCore Gateway really work end to end over MCP? If not, why, and how to fix it.",
     )
     parser.add_argument("--version", action="version", version=f"agentcore-probe {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,replay,iam,lab,demo}",
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,replay,report,iam,lab,demo}",
                                 parser_class=_Parser)
     _add_run(sub)
     _add_replay(sub)
+    _add_report(sub)
     _add_iam(sub)
     _add_lab(sub)
     _add_demo(sub)
