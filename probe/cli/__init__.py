@@ -119,8 +119,8 @@ def _add_iam(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--format", choices=("text", "json"), default="text")
         q.add_argument("--no-color", action="store_true")
     fix.add_argument("--apply", action="store_true", help="write the inline policy to the role, then check again")
-    check.set_defaults(handler=_lazy("probe.iam.command", "check_main"))
-    fix.set_defaults(handler=_lazy("probe.iam.command", "fix_main"))
+    check.set_defaults(handler=_lazy("probe.cli.iam", "check_main"))
+    fix.set_defaults(handler=_lazy("probe.cli.iam", "fix_main"))
 
 
 def _add_lab(sub: argparse._SubParsersAction) -> None:
@@ -165,6 +165,45 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_lazy("probe.demo", "main"))
 
 
+def _add_monitor_args(p: argparse.ArgumentParser, *, every: str) -> None:
+    p.add_argument("-f", "--file", dest="scenario", action="append", required=True, metavar="SCENARIO",
+                   help="a scenario file (repeat for several)")
+    p.add_argument("--every", default=every, metavar="DURATION",
+                   help=f"time between cycles: 60s, 5m, 1h or seconds (default {every})")
+    p.add_argument("--jitter", default=None, metavar="J",
+                   help="randomise each wait by up to this much: 10%% of --every, or a duration")
+    p.add_argument("--concurrency", type=int, default=20, metavar="N", help="probes run at once (default 20)")
+
+
+def _add_watch(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "watch", help="run scenarios on a schedule until interrupted (synthetic monitoring)",
+        description="Run the scenario files' probes every interval until SIGINT or SIGTERM. One line per "
+        "probe per cycle on stderr; with --emf, CloudWatch Embedded Metric Format lines on stdout.",
+        epilog="exit codes: 0 when stopped by SIGINT/SIGTERM; 2 for a usage error.",
+    )
+    _add_monitor_args(p, every="60s")
+    p.add_argument("--emf", action="store_true", help="write CloudWatch EMF metrics on stdout")
+    p.add_argument("--emf-namespace", default="AgentCoreProbe", metavar="NS",
+                   help="the CloudWatch namespace of the EMF metrics (default AgentCoreProbe)")
+    p.add_argument("--grace", default="5s", metavar="DURATION",
+                   help="on SIGINT/SIGTERM, let the cycle in flight finish for this long, then cut it (default 5s)")
+    p.set_defaults(handler=_lazy("probe.cli.watch", "main"))
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "serve", help="serve Prometheus metrics: /metrics, /probe?probe=NAME, /-/healthy",
+        description="Run the scenario files' probes every interval and serve their last results to Prometheus "
+        "(/metrics); /probe?probe=NAME runs one probe on demand, blackbox-exporter style.",
+        epilog="exit codes: 0 when stopped by SIGINT/SIGTERM; 2 for a usage error or a port in use.",
+    )
+    _add_monitor_args(p, every="60s")
+    p.add_argument("--listen", default="127.0.0.1", metavar="ADDR", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=9810, metavar="P", help="port to bind (default 9810; 0: any)")
+    p.set_defaults(handler=_lazy("probe.cli.serve", "main"))
+
+
 def _lazy(module: str, func: str) -> Callable[[argparse.Namespace], int]:
     def handler(ns: argparse.Namespace) -> int:
         import importlib
@@ -190,6 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_iam(sub)
     _add_lab(sub)
     _add_demo(sub)
+    _add_watch(sub)
+    _add_serve(sub)
     return parser
 
 

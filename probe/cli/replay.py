@@ -19,9 +19,15 @@ MAX_REPORT_BYTES = 64 * 1024 * 1024
 
 
 def load_report(source: str) -> RunResult:
-    """A RunResult from a JSON report file (or `-`); ValueError with one line when it is not one."""
+    """A RunResult from a JSON report file, a support bundle (directory or zip) or `-`.
+
+    ValueError with one line when it is not one."""
     if source == "-":
         text = sys.stdin.read(MAX_REPORT_BYTES + 1)
+    elif _is_bundle(source):  # a support bundle (directory or zip): its report.json
+        from probe.bundle.read import read_texts
+
+        text = read_texts(source)["report.json"]
     else:
         path = Path(source)
         if not path.is_file():
@@ -41,6 +47,12 @@ def load_report(source: str) -> RunResult:
         return RunResult.from_dict(data)
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{source}: not a report this probe can read ({type(exc).__name__}: {exc})") from None
+
+
+def _is_bundle(source: str) -> bool:
+    from probe.bundle.read import is_bundle
+
+    return is_bundle(source)
 
 
 def rejudge(saved: RunResult) -> tuple[RunResult, list[str]]:

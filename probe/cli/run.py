@@ -149,7 +149,23 @@ def main(ns: argparse.Namespace) -> int:
         sys.stderr.write(f"agentcore-probe: error: {result.steps[0].detail.message}\n")
     sys.stdout.write(render(result, fmt=ns.format, color=use_color(sys.stdout, no_color=ns.no_color),
                             verbose=ns.verbose))
+    if getattr(ns, "bundle", None) and not write_bundle_for(ns, [result], [probe]):
+        return 2
     return EXIT_INTERRUPTED if interrupted else result.exit_code
+
+
+def write_bundle_for(ns: argparse.Namespace, results: list[RunResult], probes: list[Probe]) -> bool:
+    """`--bundle DIR`: write the support bundle; False (after one line on stderr) when it cannot be written."""
+    from probe.bundle.write import BundleError, write_bundle
+
+    try:
+        where = write_bundle(results, probes, ns.bundle, zip_=bool(getattr(ns, "zip", False)),
+                             telemetry_wait=float(getattr(ns, "telemetry_wait", 0.0) or 0.0))
+    except BundleError as exc:
+        sys.stderr.write(f"agentcore-probe: error: {exc}\n")
+        return False
+    sys.stderr.write(f"agentcore-probe: support bundle written to {where}\n")
+    return True
 
 
 def usage_error(message: str, ns: argparse.Namespace, *, url: str, expect: str | None = None) -> int:

@@ -11,25 +11,13 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+
 if TYPE_CHECKING:
     import boto3
 
-_GATEWAY_HOST = re.compile(
-    r"^https://(?P<id>[A-Za-z0-9][A-Za-z0-9-]*)\.gateway\.bedrock-agentcore\."
-    r"(?P<region>[a-z]{2}(?:-[a-z]+)+-\d{1,2})\.amazonaws\.com(?:\.cn)?(?::443)?(?:/[^\s]*)?$",
-    re.IGNORECASE,
-)
 _ACCESS_KEY = re.compile(r"\b(?:AKIA|ASIA|AROA|AIDA)[A-Z0-9]{12,}\b")
 _MAX_TARGETS = 200  # a bound, not a limit anyone should meet: one GetGatewayTarget each
 _MAX_ERROR_CHARS = 240
-
-
-def parse_gateway_url(url: str) -> tuple[str, str] | None:
-    """(gateway id, region) from an AgentCore gateway URL; None for any other URL."""
-    m = _GATEWAY_HOST.match((url or "").strip())
-    if not m:
-        return None
-    return m.group("id").lower(), m.group("region").lower()
 
 
 def describe_error(operation: str, exc: BaseException) -> str:

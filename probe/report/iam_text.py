@@ -10,9 +10,8 @@ import json
 from typing import Any
 
 from probe.iam.evaluate import statement_label
+from probe.report.style import Paint
 
-_RESET = "\033[0m"
-_COLORS = {"red": "\033[31m", "green": "\033[32m", "yellow": "\033[33m", "bold": "\033[1m", "dim": "\033[2m"}
 _VERDICT = {
     "ok": ("OK: the role has every permission policy evaluation needs", "green"),
     "missing_permissions": ("MISSING PERMISSIONS", "red"),
@@ -26,12 +25,11 @@ _MARK = {"allowed": ("ok", "green"), "unknown": ("?", "yellow")}
 _INDENT = "    "
 
 
-class _Paint:
-    def __init__(self, color: bool) -> None:
-        self.color = color
+class _Paint(Paint):
+    """The one palette (probe.report.style), called text first as this module reads best."""
 
-    def __call__(self, text: str, style: str) -> str:
-        return f"{_COLORS[style]}{text}{_RESET}" if self.color else text
+    def __call__(self, text: str, style: str) -> str:  # type: ignore[override]
+        return super().__call__(style, text)
 
 
 def render_iam_check(check: dict[str, Any], *, color: bool = False) -> str:

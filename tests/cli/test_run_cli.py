@@ -55,9 +55,16 @@ def script(call_answer: servers.Answer | None = None, notification: servers.Answ
 
 
 def test_max_run_time_cuts_the_run_and_names_the_step(capsys) -> None:
-    with LatencyServer(latency_s=0.6) as url:
+    def slow_list(sock, request) -> None:
+        message = json.loads(request.partition(b"\r\n\r\n")[2] or b"{}")
+        if message.get("method") == "tools/list":
+            time.sleep(8)  # each request is within --timeout; the run as a whole is not
+        status, ctype, payload, extra = script()(message.get("method", ""), message, {})
+        sock.sendall(servers.respond(status, ctype, payload, extra))
+
+    with servers.serve(slow_list) as url:
         t0 = time.monotonic()
-        code, report, _ = run(capsys, url, "--call", "Bench___echo", "--max-run-time", "1.5", "--timeout", "5")
+        code, report, _ = run(capsys, url, "--call", "T___echo", "--max-run-time", "1.5", "--timeout", "10")
         elapsed = time.monotonic() - t0
     assert (code, report["outcome"]) == (62, "transport_error")
     cut = report["steps"][-1]
@@ -65,7 +72,7 @@ def test_max_run_time_cuts_the_run_and_names_the_step(capsys) -> None:
     assert "Raise --max-run-time" in cut["hint"]
     assert [s["method"] for s in report["steps"]] == ["initialize", "tools/list"]
     assert "interrupted" not in report
-    assert elapsed < 4  # cut at the bound, not after the call
+    assert elapsed < 6  # cut at the bound, not after the slow answer
 
 
 def test_ctrl_c_prints_the_partial_json_report_and_exits_130() -> None:

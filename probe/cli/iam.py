@@ -11,17 +11,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from typing import TYPE_CHECKING, Any
 
-from probe.iam.gateway import parse_gateway_url
+from probe.spec import REGION_PATTERN, parse_gateway_url
 
 if TYPE_CHECKING:
     import boto3
 
 EXIT_USAGE = 2
-_REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$")
 _SYNTAX_ONLY = "us-east-1"  # stands in for a region not yet known while the arguments alone are checked
 
 
@@ -52,7 +50,7 @@ def resolve_target(ns: argparse.Namespace, default_region: str | None = None) ->
             "no AWS region: pass --region (or a gateway URL), or set AWS_REGION or AWS_DEFAULT_REGION, "
             "or a region in the AWS profile"
         )
-    if not _REGION.match(region):
+    if not REGION_PATTERN.match(region):
         where = "--region" if flag_region else "the region"
         raise UsageError(f"{where} {region!r} is not an AWS region name (like us-east-1)")
     return gateway_id, region
@@ -145,13 +143,9 @@ def _emit(ns: argparse.Namespace, data: dict[str, Any], render: Any) -> None:
     if getattr(ns, "format", "text") == "json":
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
         return
-    color = (
-        not getattr(ns, "no_color", False)
-        and "NO_COLOR" not in os.environ
-        and os.environ.get("TERM") != "dumb"
-        and sys.stdout.isatty()
-    )
-    sys.stdout.write(render(data, color=color))
+    from probe.report.style import use_color
+
+    sys.stdout.write(render(data, color=use_color(sys.stdout, no_color=getattr(ns, "no_color", False))))
 
 
 def _usage(exc: UsageError) -> int:
