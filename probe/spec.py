@@ -66,11 +66,11 @@ def parse_gateway_url(url: str | None) -> tuple[str, str] | None:
     try:
         parts = urlsplit((url or "").strip())
         host = (parts.hostname or "").lower()
-        port = parts.port
+        _ = parts.port
     except ValueError:
         return None
-    if parts.scheme.lower() != "https" or port not in (None, 443):
-        return None
+    if parts.scheme.lower() not in ("https", "http"):
+        return None  # plain http only reaches a gateway through --connect-to (the lab, a tunnel)
     m = _GATEWAY_HOST.match(host)
     return (m["id"], m["region"]) if m else None
 

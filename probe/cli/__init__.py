@@ -128,7 +128,7 @@ def _add_lab(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=0, help="first port to use (default: any free ports)")
     p.add_argument("--seed", metavar="FILE", help="seed the lab from a seed file (YAML; default: the incident)")
     p.add_argument("--scenario", dest="seed", metavar="FILE", help=argparse.SUPPRESS)  # deprecated spelling
-    p.set_defaults(handler=_lazy("probe.cli_lab", "lab_main"))
+    p.set_defaults(handler=_lazy("probe.cli.lab", "lab_main"))
 
 
 def _add_replay(sub: argparse._SubParsersAction) -> None:

@@ -20,6 +20,10 @@ def main(ns: argparse.Namespace) -> int:
     from probe.monitor.watch import parse_duration, parse_jitter
 
     try:
+        import prometheus_client  # noqa: F401
+    except ImportError:
+        return error("serve needs prometheus-client: pip install 'agentcore-probe[monitor]'")
+    try:
         every = parse_duration(ns.every, what="--every")
         jitter = parse_jitter(ns.jitter, every) if ns.jitter and every else 0.0
         probes = load_probes(ns.scenario)

@@ -1,4 +1,4 @@
-"""The lab's servers on 127.0.0.1, in background threads of this process (`agentcore-probe lab` is `probe.cli_lab`).
+"""The lab's servers on 127.0.0.1, in background threads of this process (`agentcore-probe lab` is `probe.cli.lab`).
 
 Three listeners, bound before anything starts so that every URL is known up front and a
 port in use fails at once with a plain error:

@@ -421,7 +421,7 @@ def test_lab_main_aws_tooling_failure_is_one_line_exit_2(monkeypatch, capsys):
     """A botocore failure while seeding (here: the control plane unreachable) is one line, not a traceback."""
     from botocore.exceptions import EndpointConnectionError
 
-    from probe.cli_lab import lab_main
+    from probe.cli.lab import lab_main
     from probe.lab.server import Lab
 
     def unreachable(self, spec, **kw):

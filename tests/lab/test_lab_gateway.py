@@ -55,12 +55,20 @@ class Gateways:
         self.issuer = lab.issuer
         self.base = lab.gateway_base_url
         self.iam = lab.client("iam")
+        # Gateways put into the state get a role that may invoke their Lambda targets' functions (as a
+        # working gateway's must), and nothing else.
+        name = new_id("gw-test-invoker")
+        self.invoker_role = self.iam.create_role(RoleName=name, AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
+        self.iam.put_role_policy(RoleName=name, PolicyName="invoke", PolicyDocument=json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": "*"}]}))
 
     def url(self, gateway: Gateway | str) -> str:
         return self.lab.gateway_url(gateway if isinstance(gateway, str) else gateway.gateway_id)
 
-    def add_gateway(self, *, role_arn: str = "arn:aws:iam::123456789012:role/unused", **kw: Any) -> Gateway:
+    def add_gateway(self, *, role_arn: str | None = None, **kw: Any) -> Gateway:
         gid = new_id("gw")
+        role_arn = role_arn or self.invoker_role
         targets = kw.pop("targets", None) or default_targets()
         g = Gateway(gateway_id=gid, name=gid, role_arn=role_arn, targets=targets, **kw)
         with self.state.lock:
@@ -211,12 +219,15 @@ def grant_policy_evaluation(iam: Any, role_name: str, gateway: Gateway) -> None:
                  "Resource": [gateway.arn, gateway.policy_engine_arn]},
                 {"Sid": "GetPolicyEngineForValidation", "Effect": "Allow",
                  "Action": "bedrock-agentcore:GetPolicyEngine", "Resource": gateway.policy_engine_arn},
+                {"Sid": "InvokeTargetFunctions", "Effect": "Allow", "Action": "lambda:InvokeFunction",
+                 "Resource": "*"},  # the Lambda target's own need, besides policy evaluation
             ]}))
 
 
 def full_access_role(iam: Any, name: str, condition: dict[str, Any] | None = None) -> str:
     arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
-    statement: dict[str, Any] = {"Effect": "Allow", "Action": "bedrock-agentcore:*", "Resource": "*"}
+    statement: dict[str, Any] = {"Effect": "Allow", "Action": ["bedrock-agentcore:*", "lambda:InvokeFunction"],
+                                 "Resource": "*"}
     if condition:
         statement["Condition"] = condition
     iam.put_role_policy(RoleName=name, PolicyName="all", PolicyDocument=json.dumps({
@@ -315,8 +326,9 @@ def test_unknown_tool_is_invalid_params(gw: Gateways, http: httpx2.Client) -> No
 
 def test_search_tool_is_listed_first_and_searches(gw: Gateways, http: httpx2.Client) -> None:
     m = connected(http, gw.url(gw.add_gateway(search_enabled=True)))
-    names = m.list_all()
-    assert names[0] == SEARCH_TOOL and set(names[1:]) == ALL_TOOLS
+    names = m.list_all()  # the search tool takes a slot in every page: 1 own tool per page of 2
+    assert names[0] == SEARCH_TOOL and set(names) - {SEARCH_TOOL} == ALL_TOOLS
+    assert names.count(SEARCH_TOOL) == len(ALL_TOOLS)
     hits = json.loads(text_of(m.call(SEARCH_TOOL, {"query": "refund"})))["tools"]
     assert {h["name"] for h in hits} == {"RefundTarget___process_refund", "RefundTarget___get_refund_status"}
     plain = connected(http, gw.url(gw.add_gateway()))

@@ -15,7 +15,7 @@ import pytest
 
 from probe.cli import build_parser
 from probe.cli.run import probe_from_args
-from probe.cli_lab import describe
+from probe.cli.lab import describe
 from probe.demo import probe_run
 from probe.lab.server import SEEDS_DIR
 
@@ -49,7 +49,9 @@ def test_every_gateway_gets_a_call_that_shows_its_feature(printout: dict[str, li
     assert set(printout) == {"walkthrough", "incident", "logonly", "open", "throttled", "slow", "broken-target",
                              "broken-target-debug", "guarded"}
     assert [expected(c) for _, c in calls["walkthrough"]] == ["ok", "policy_denied"]
-    assert [expected(c) for _, c in calls["guarded"]] == ["ok", "policy_denied"]
+    # guarded's target is a Lambda function its console-made role may not invoke: permitted calls fail there
+    assert [expected(c) for _, c in calls["guarded"]] == ["tool_error", "policy_denied"]
+    assert "lambda:InvokeFunction" in calls["guarded"][0][1]
     assert "forbidden by no_big_refunds" in calls["guarded"][1][1]
     assert [expected(c) for _, c in calls["broken-target"]] == ["tool_error"]
     assert calls["broken-target"][0][0][calls["broken-target"][0][0].index("--call") + 1] == \
