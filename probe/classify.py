@@ -69,6 +69,18 @@ HINTS: dict[str, str] = {
         "against the gateway's CUSTOM_JWT authorizer, or the SigV4 credentials and "
         "bedrock-agentcore:InvokeGateway for an AWS_IAM gateway."
     ),
+    "auth_sigv4": (
+        "This gateway expects AWS SigV4 (an AWS_IAM authorizer): add --sigv4 (with --profile or the standard "
+        "credential chain); the caller needs bedrock-agentcore:InvokeGateway."
+    ),
+    "auth_bearer_wanted": (
+        "The gateway wants a bearer token (CUSTOM_JWT) and none was sent: pass --bearer-token-env or "
+        "--bearer-token-file, or the --oauth-* options (--oauth-discover finds the token endpoint it advertises)."
+    ),
+    "auth_none_sent": (
+        "The request carried no credentials: a CUSTOM_JWT gateway needs a token (--bearer-token-env, "
+        "--bearer-token-file or the --oauth-* options); an AWS_IAM gateway needs --sigv4."
+    ),
     "auth_sigv4_params": (
         "AWS_IAM gateways have answered expired or wrong SigV4 credentials with -32602: refresh the "
         "credentials before suspecting the request."
@@ -322,6 +334,21 @@ def rule_http_throttled(a: Answer) -> Judgement | None:
     return Judgement(Outcome.THROTTLED, _base_detail(a, message=_message_of(a) or "HTTP 429"), HINTS["throttled"])
 
 
+_SIGV4_WORDS = re.compile(r"aws4-hmac-sha256|sigv4|signature\s+version\s+4|x-amz-date", re.I)
+
+
+def auth_hint(a: Answer, message: str) -> str:
+    """Which credentials the gateway wanted, as far as its answer and our request tell."""
+    sent = {k.lower() for k in a.exchange.request_headers}
+    www = a.exchange.headers.get("www-authenticate") or ""
+    signed = "x-amz-date" in sent
+    if not signed and (_SIGV4_WORDS.search(www) or _SIGV4_WORDS.search(message)):
+        return HINTS["auth_sigv4"]
+    if "authorization" not in sent:
+        return HINTS["auth_bearer_wanted"] if www.lower().startswith("bearer") else HINTS["auth_none_sent"]
+    return HINTS["auth_failed"]
+
+
 def rule_http_auth(a: Answer) -> Judgement | None:
     if a.status not in (401, 403):
         return None
@@ -329,7 +356,7 @@ def rule_http_auth(a: Answer) -> Judgement | None:
     code = a.error.get("code") if a.error else None
     www = a.exchange.headers.get("www-authenticate")
     detail = _base_detail(a, message=msg, rpc_error_code=code, www_authenticate=www)
-    return Judgement(Outcome.AUTH_FAILED, detail, HINTS["auth_failed"])
+    return Judgement(Outcome.AUTH_FAILED, detail, auth_hint(a, msg))
 
 
 def rule_http_server(a: Answer) -> Judgement | None:
@@ -380,7 +407,7 @@ def rule_jsonrpc_error(a: Answer) -> Judgement | None:
     # A tools/call error may be the target's own outbound auth failing: not the probe's credentials.
     if AUTH.search(full) and (a.method != "tools/call" or code == JSONRPC_AUTH_CODE):
         return Judgement(Outcome.AUTH_FAILED, _base_detail(a, message=message, rpc_error_code=code),
-                         HINTS["auth_failed"])
+                         auth_hint(a, full))
     if THROTTLING.search(full):
         return Judgement(Outcome.THROTTLED, _base_detail(a, message=message, rpc_error_code=code), HINTS["throttled"])
     if a.method == "tools/call" and UNKNOWN_TOOL.search(full):

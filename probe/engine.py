@@ -128,7 +128,7 @@ class _Run:
         self.probe = probe
         self.context = context
         self.redactor = Redactor()
-        register_url_secrets(self.redactor, probe.target.url)
+        self.redactor.add_url_secrets(probe.target.url)  # an echoed ?api_key=... is a secret like a token
         self.steps: list[Step] = []
         self.tools: list[str] = []
         self.tools_partial = False
@@ -326,23 +326,6 @@ class _Run:
         findings = await diagnose(self.probe, result)
         result.diagnoses.extend(findings.diagnoses)
         return findings.outcome
-
-
-def register_url_secrets(redactor: Redactor, url: str) -> None:
-    """Every value of the URL's query and its userinfo is a secret of the run, like a token."""
-    from urllib.parse import parse_qsl, urlsplit
-
-    try:
-        parts = urlsplit(url)
-        pairs = parse_qsl(parts.query, keep_blank_values=False)
-    except ValueError:
-        return
-    for _, value in pairs:
-        if len(value) >= 4:
-            redactor.add(value)
-    for value in (parts.username, parts.password):
-        if value and len(value) >= 4:
-            redactor.add(value)
 
 
 def probe_error_result(url: str, message: str, probe: Probe | None = None) -> RunResult:

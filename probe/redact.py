@@ -14,10 +14,11 @@ How, and why this way:
 - Every rule only finds *spans* of secret text; the spans are merged and each replaced by
   `MARK` once. No rule ever sees another's output, so the order of the rules does not
   matter and a known value inside a token can never split it into pieces that leak.
-- A server may JSON-escape what it echoes (`\\/`, `\\u0041`, any character, mixed).
-  Known values are matched character by character in every JSON and URL escape of each
-  character; shapes are matched on a view of the text where the escapes that stand for
-  ordinary characters are decoded, and the spans found there are mapped back.
+- A server may JSON-escape what it echoes (`\\/`, `\\u0041`, any character, mixed) or
+  percent-encode it. Known values are looked up (with `str.find`) in the text and in
+  decoded views of it (JSON escapes undone, percent-encoding undone); shapes are matched
+  on a view where only the escapes that stand for ordinary characters are undone. The
+  spans found in a view are mapped back to the text, widened to whole escapes.
 - A span never cuts an escape sequence in half and never eats the backslash of an
   escaped quote, so redacting a JSON document leaves it valid JSON (a saved exchange is
   re-judged from its redacted record). If a value that is not a string was a known

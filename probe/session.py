@@ -202,7 +202,7 @@ class McpSession:
         self.server_info = result.get("serverInfo") if isinstance(result.get("serverInfo"), dict) else {}
         self.session_id = posted.raw_headers.get("mcp-session-id")
         if version not in HANDSHAKE_VERSIONS:
-            shown = self.recorder.redactor.text(repr(version)[:80])
+            shown = self.recorder.redactor.text(repr(version))[:80]
             bad = Judgement(
                 Outcome.PROTOCOL_ERROR,
                 Detail(message=f"server chose protocol version {shown}, which the probe does not speak",
@@ -252,7 +252,7 @@ class McpSession:
                 step = self._list_step(attempts_all, started, names, page)
                 return self._empty(step) if not visible_tools(self.raw_tools) else step
             if cursor in seen:
-                shown = self.recorder.redactor.text(repr(cursor)[:80])
+                shown = self.recorder.redactor.text(repr(cursor))[:80]
                 return self._list_failed(attempts_all, started, names, page, f"the server repeated cursor {shown}",
                                          "The server's paging does not terminate.")
             seen.add(cursor)
@@ -303,7 +303,7 @@ class McpSession:
         _, judgement = attempts[-1]
         data: dict[str, Any] = {"tool": name}
         if judgement.outcome is Outcome.OK:
-            data["result_text"] = self.recorder.redactor.text(result_text(self._result(posted))[:2000])
+            data["result_text"] = self.recorder.redactor.text(result_text(self._result(posted)))[:2000]
         step = self._step("tools/call", attempts, started, **data)
         if judgement.outcome in (Outcome.SERVER_ERROR, Outcome.TRANSPORT_ERROR) and not self.retry.idempotent \
                 and len(attempts) == 1 and self.retry.retries > 0:
@@ -313,14 +313,23 @@ class McpSession:
 
 
 def _answered_check(rpc_id: Any) -> Any:
-    """A `done` test for the recorder: has an event stream already delivered the response to `rpc_id`?"""
+    """A `done` test for the recorder: has an event stream already delivered the response to `rpc_id`?
+
+    Events are independent, so each completed event is decoded once: the test keeps the
+    offset of the first byte not yet part of a dispatched event (linear in the stream).
+    """
     if rpc_id is None:
         return None
+    checked = [0]
 
     def done(raw: bytes) -> bool:
-        if b"\n\n" not in raw and b"\r\r" not in raw and b"\r\n\r\n" not in raw:
-            return False  # cheap check first: no event has ended yet
-        decoded = decode_body("text/event-stream", raw.decode("utf-8", errors="replace"))
+        start = checked[0]
+        end = max(raw.rfind(b"\n\n"), raw.rfind(b"\r\r"), raw.rfind(b"\r\n\r\n"))
+        if end < start:
+            return False  # no event has ended since the last look
+        boundary = end + (4 if raw.startswith(b"\r\n\r\n", end) else 2)
+        checked[0] = boundary
+        decoded = decode_body("text/event-stream", raw[start:boundary].decode("utf-8", errors="replace"))
         return decoded.response_for(rpc_id) is not None
 
     return done

@@ -337,3 +337,126 @@ def test_retry_after_date_in_the_future() -> None:
     ex = Exchange.from_dict({**ex.to_dict(), "started_at": 1_000_000.0, "duration_ms": 0.0,
                              "headers": {**ex.headers, "retry-after": formatdate(1_000_030.0, usegmt=True)}})
     assert classify("tools/list", ex).detail.retry_after_s == pytest.approx(30.0)
+
+
+# -- issue 13: answers that crashed or misled the classifier ---------------------------------
+
+
+@pytest.mark.parametrize("sse", [False, True], ids=["json", "sse"])
+@pytest.mark.parametrize(
+    ("envelope", "fragment"),
+    [({"jsonrpc": "1.0"}, 'says "jsonrpc": "1.0"'), ({}, "no jsonrpc member"), ({"jsonrpc": 2.0}, '"jsonrpc": 2.0')],
+    ids=["1.0", "missing", "number"],
+)
+def test_only_json_rpc_2_0_is_an_answer(sse: bool, envelope: dict[str, Any], fragment: str) -> None:
+    body = {**envelope, "id": 1, "result": {"tools": [{"name": "A___b"}]}}
+    j = classify("tools/list", exchange(body, sse=sse))
+    assert j.outcome is Outcome.PROTOCOL_ERROR
+    assert fragment in (j.detail.message or "")
+    assert j.detail.rule == "jsonrpc_version"
+
+
+def test_an_error_status_decides_whatever_the_envelope() -> None:
+    j = classify("initialize", exchange({"id": 0, "error": {"code": -32001, "message": "Invalid Bearer token"}},
+                                        status=401))
+    assert j.outcome is Outcome.AUTH_FAILED
+
+
+def test_a_response_in_an_event_never_dispatched_is_no_answer() -> None:
+    raw = f"event: message\ndata: {json.dumps(result({'tools': [{'name': 'A___b'}]}))}\n"
+    j = classify("tools/list", exchange(raw=raw, content_type="text/event-stream"))
+    assert j.outcome is Outcome.PROTOCOL_ERROR
+    assert "never dispatched" in (j.detail.message or "")
+
+
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        ('{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"A___\\ud800"}]}}', "lone surrogate"),
+        ('{"jsonrpc":"2.0","id":1,"error":{"code":-32603,"message":"bad \\ud800 text"}}', "lone surrogate"),
+        ('{"jsonrpc":"2.0","id":1,"result":{"tools":' + "[" * 5000 + "]" * 5000 + "}}", "nested deeper"),
+        ('{"jsonrpc":"2.0","id":1,"result":{"tools":[],"n":' + "9" * 5000 + "}}", "4300 digits"),
+        ('{"jsonrpc":"2.0","id":' + "[" * 150 + "]" * 150 + ',"result":{}}', "answers id(s) [[[[|carried no response"),
+    ],
+    ids=["surrogate-name", "surrogate-message", "deep", "5000-digits", "deep-id"],
+)
+def test_unreadable_answers_are_protocol_errors_with_printable_evidence(raw: str, fragment: str) -> None:
+    for ex in (exchange(raw=raw), exchange(raw=f"event: message\ndata: {raw}\n\n", content_type="text/event-stream")):
+        j = classify("tools/list", ex)
+        assert j.outcome is Outcome.PROTOCOL_ERROR
+        assert any(f in (j.detail.message or "") for f in fragment.split("|"))
+        json.dumps(j.detail.to_dict(), ensure_ascii=False).encode("utf-8")
+
+
+def test_a_lone_surrogate_in_a_status_decided_message_is_printable() -> None:
+    body = '{"jsonrpc":"2.0","id":1,"error":{"code":-32603,"message":"Invalid Bearer token \\ud800"}}'
+    j = classify("initialize", exchange(raw=body, status=401))
+    assert j.outcome is Outcome.AUTH_FAILED
+    assert (j.detail.message or "").encode("utf-8")
+
+
+def test_deep_debug_meta_and_huge_retry_after_do_not_raise() -> None:
+    meta = {"debug": {"a": [[[[[["deep"]]]]]]}}
+    j = classify("tools/call", exchange(result(text_result("boom", meta=meta)), method="tools/call"))
+    assert j.outcome is Outcome.TOOL_ERROR and "deep" in (j.detail.debug or "")
+    for value in ("Wed, 21 Oct 99999 07:28:00 GMT", "1e999", "Mon, 01 Jan 0001 00:00:00 GMT"):
+        j = classify("tools/list", exchange(status=429, raw="", content_type="text/plain",
+                                            headers={"retry-after": value}))
+        assert j.outcome is Outcome.THROTTLED
+
+
+def test_a_snippet_never_cuts_a_token_in_half() -> None:
+    token = "tok-" + "x" * 300
+    j = classify("tools/list", exchange(status=502, raw=f"upstream said {token} twice", content_type="text/plain"))
+    assert j.outcome is Outcome.SERVER_ERROR
+    assert "tok-x" not in (j.detail.message or "")  # all of it or none of it
+
+
+HOSTILE = [
+    '{"jsonrpc":"2.0"', '"id":1', '"id":0', '"id":null', '"id":"1"', '"id":[1]', '"result":', '"error":',
+    '{"code":-32002,"message":"Tool Execution Denied [Policy evaluation denied due to p-1]"}',
+    '{"tools":[{"name":"A___b"}]}', '{"content":[{"type":"text","text":"x"}],"isError":true}', '"isError":"true"',
+    '"_meta":{"debug":' + "[" * 60 + "]" * 60 + "}", "\\ud800", "\\udfff", "\\u0000", "\\", '"', "[" * 300,
+    "]" * 300, "9" * 5000, "1e999", "NaN", "-Infinity", "true", "null", "{", "}", ",", ":", "\u2028", "\x00", "\ufeff",
+    "event: message\n", "data: ", "data:", "\n\n", "\r\n", "\r", ": ping\n", "id: 1\n", "retry: 5\n",
+    "InternalServerException - Policy evaluation failed", "Invalid Bearer token", "ThrottlingException",
+    '"nextCursor":', '"protocolVersion":"2025-11-25"', '"capabilities":[]', "\udcff",
+]
+CONTENT_TYPES = ["application/json", "text/event-stream", "text/html", "", "application/json; charset=utf-8",
+                 "APPLICATION/JSON", "text/event-stream;x", "application/problem+json"]
+HEADER_VALUES = ["3", "-1", "nan", "inf", "Wed, 21 Oct 99999 07:28:00 GMT", "", "\x00", "ThrottlingException", "1e309"]
+
+
+def test_classify_always_returns_a_judgement_for_hostile_bytes() -> None:
+    """A few thousand exchanges assembled from hostile fragments (seeded: every run the same cases)."""
+    import random
+
+    from probe.classify import CLASSIFIER_FAULT
+    from probe.outcome import Judgement
+
+    rnd = random.Random(13)
+    methods = ["initialize", "tools/list", "tools/call", "notifications/initialized"]
+    for case in range(3000):
+        pieces = [rnd.choice(HOSTILE) for _ in range(rnd.randrange(1, 12))]
+        text = "".join(pieces)
+        if rnd.random() < 0.3:  # or arbitrary bytes, as the transport decodes them
+            text = bytes(rnd.randrange(256) for _ in range(rnd.randrange(64))).decode("utf-8", "replace") + text
+        headers = {"content-type": rnd.choice(CONTENT_TYPES)}
+        for name in ("retry-after", "x-amzn-errortype", "location", "www-authenticate"):
+            if rnd.random() < 0.2:
+                headers[name] = rnd.choice(HEADER_VALUES)
+        method = rnd.choice(methods)
+        ex = Exchange(
+            rpc_method=method, rpc_id=None if method.startswith("notifications/") else rnd.choice([0, 1, "1"]),
+            url="https://gw/mcp", http_method="POST",
+            request_headers={"mcp-session-id": "s"} if rnd.random() < 0.2 else {}, request_body="{}",
+            status=rnd.choice([None, 200, 202, 302, 400, 401, 403, 404, 429, 500, 503, 599]), headers=headers,
+            body=text, body_bytes=len(text), body_truncated=rnd.random() < 0.05, duration_ms=1.0,
+            error=rnd.choice([None] * 8 + ["timeout", "decoding"]), error_message=rnd.choice([None, "x\ud800"]),
+            started_at=rnd.choice([0.0, 1e12, -1.0]),
+        )
+        j = classify(method, ex)
+        assert isinstance(j, Judgement), case
+        assert j.detail.rule != CLASSIFIER_FAULT, (case, text, j.detail.message)
+        json.dumps(j.detail.to_dict(), ensure_ascii=False).encode("utf-8")
+        (j.hint or "").encode("utf-8")

@@ -170,3 +170,37 @@ def slow_headers(interval_s: float, count: int) -> Behaviour:
             time.sleep(interval_s)
 
     return behaviour
+
+
+def request_target(request: bytes) -> str:
+    """The request line's target (path and query), as the server received it."""
+    line = request.split(b"\r\n", 1)[0].decode("latin-1")
+    parts = line.split(" ")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def redirect_echoing_the_target(sock: socket.socket, request: bytes) -> None:
+    """A login redirect that carries the whole request (query included) in `next`, as many proxies do."""
+    from urllib.parse import quote
+
+    location = "https://login.example/?next=" + quote(request_target(request), safe="")
+    sock.sendall(respond("302 Found", "text/html", b"<a>moved</a>", f"Location: {location}\r\n"))
+
+
+def not_found_echoing_the_target(sock: socket.socket, request: bytes) -> None:
+    """A 404 page that quotes the request path and query back, as framework error pages do."""
+    body = f"<html><h1>Not Found</h1><p>Cannot POST {request_target(request)}</p></html>".encode()
+    sock.sendall(respond("404 Not Found", "text/html", body))
+
+
+def sse_without_final_blank_line(sock: socket.socket, request: bytes) -> None:
+    """A complete `data:` line and then the end of the stream: the event is never dispatched."""
+    import json
+
+    message = json.loads(request.partition(b"\r\n\r\n")[2] or b"{}")
+    result = {"protocolVersion": "2025-11-25", "capabilities": {"tools": {}},
+              "serverInfo": {"name": "h", "version": "1"}}
+    data = json.dumps({"jsonrpc": "2.0", "id": message.get("id"), "result": result})
+    sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
+                 + f"event: message\ndata: {data}\n".encode())
+    sock.shutdown(socket.SHUT_RDWR)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -297,3 +298,162 @@ def test_oauth_token_fetch_is_retried_like_any_request(capsys) -> None:
                                 "--oauth-client-id", "c1", "--oauth-client-secret-env", "HOSTILE_SECRET")
     assert (code, report["outcome"]) == (0, "ok")
     assert report["steps"][0]["method"] == "oauth2/token" and report["steps"][0]["attempts"] == 2
+
+
+# -- issue 13: secrets echoed back, terminal forgery, answers that crashed the classifier ----------
+
+TOKEN = "AbCdEf/GhIjKl+MnOp=="  # has a `/` so that `\/` escaping changes it
+
+
+_ESCAPED = re.compile(r"\\(u[0-9a-fA-F]{4}|/|\\)")
+
+
+def _readings(out: str) -> list[str]:
+    """The output, and the output with JSON escapes undone once and twice (a body inside a JSON report)."""
+    def undo(s: str) -> str:
+        return _ESCAPED.sub(lambda m: chr(int(m[1][1:], 16)) if m[1][0] == "u" else m[1], s)
+
+    return [out, undo(out), undo(undo(out))]
+
+
+def run_both(capsys: pytest.CaptureFixture[str], url: str, *extra: str,
+             secrets: tuple[str, ...] = ()) -> tuple[int, str, int, dict]:
+    """Run once for the text report (verbose) and once for the JSON one; check what both must hold.
+
+    Neither prints a traceback or a secret, and both encode as UTF-8 (capsys writes UTF-8,
+    as a terminal or a pipe would: a lone surrogate would raise here).
+    """
+    outputs = []
+    for fmt in ("text", "json"):
+        code = main(["run", url, "--format", fmt, "-v", "--retries", "0", "--timeout", "3", *extra])
+        out, err = capsys.readouterr()
+        assert "Traceback" not in out + err, fmt
+        for secret in secrets:
+            for reading in _readings(out + err):
+                assert secret not in reading, (fmt, secret)
+        out.encode("utf-8")
+        outputs.append((code, out))
+    (text_code, text), (json_code, raw_json) = outputs
+    return text_code, text, json_code, json.loads(raw_json)
+
+
+def _tools_raw(message: dict, *escaped_names: str) -> hostile.Answer:
+    """A tools/list answer whose names are written into the JSON as given (escapes and all)."""
+    tools = ",".join(f'{{"name":"{n}","inputSchema":{{"type":"object"}}}}' for n in escaped_names)
+    body = f'{{"jsonrpc":"2.0","id":{json.dumps(message.get("id"))},"result":{{"tools":[{tools}]}}}}'
+    return "200 OK", "application/json", body.encode(), ""
+
+
+def _mcp_listing(*escaped_names: str, extra_tool_text: str = "") -> hostile.Behaviour:
+    def script(method: str, message: dict, _h: dict) -> hostile.Answer:
+        if method == "initialize":
+            return hostile.initialize_ok(message)
+        if method == "tools/list":
+            return _tools_raw(message, *escaped_names)
+        return "202 Accepted", "application/json", b"", ""
+
+    return hostile.mcp(script, [])
+
+
+@pytest.mark.parametrize(
+    "written",
+    [TOKEN, TOKEN.replace("/", "\\/"), "".join(f"\\u{ord(c):04x}" for c in TOKEN)],
+    ids=["as-is", "slash-escaped", "all-u-escaped"],
+)
+def test_a_token_echoed_as_a_tool_name_is_never_printed(capsys, monkeypatch, written: str) -> None:
+    """Item 2 (and 3): tool names come from the raw answer; everything printed passes the redactor."""
+    monkeypatch.setenv("HOSTILE_TOKEN", TOKEN)
+    with hostile.serve(_mcp_listing("Vault___get", f"Echo___{written}")) as url:
+        text_code, text, json_code, report = run_both(capsys, url, "--bearer-token-env", "HOSTILE_TOKEN",
+                                                      secrets=(TOKEN,))
+    assert (text_code, json_code, report["outcome"]) == (0, 0, "ok")
+    assert "Vault___get" in report["tools"] and "Echo___[REDACTED]" in report["tools"]
+    assert "Echo___[REDACTED]" in text
+
+
+def test_a_query_secret_echoed_in_a_redirect_is_never_printed(capsys) -> None:
+    """Item 1: every value of the URL's query is a secret of the run, like a token."""
+    with hostile.serve(hostile.redirect_echoing_the_target) as url:
+        text_code, _, json_code, report = run_both(capsys, url + "?api_key=query-secret-123",
+                                                      secrets=("query-secret-123",))
+    assert (text_code, json_code, report["outcome"]) == (61, 61, "protocol_error")
+    assert "redirect" in report["steps"][0]["message"]
+    assert "login.example" in report["steps"][0]["message"]
+
+
+def test_a_query_secret_echoed_in_a_404_page_is_never_printed(capsys) -> None:
+    with hostile.serve(hostile.not_found_echoing_the_target) as url:
+        text_code, _, json_code, report = run_both(capsys, url + "?api_key=query-secret-123",
+                                                      secrets=("query-secret-123",))
+    assert (text_code, json_code, report["outcome"]) == (61, 61, "protocol_error")
+    assert "HTTP 404" in report["steps"][0]["message"]
+
+
+def test_line_separators_and_overrides_in_tool_names_cannot_forge_report_lines(capsys) -> None:
+    """Item 6: a tool name is server text like any other: escaped, and the tools line bounded."""
+    forged = "A___b\\u2028RESULT ok (exit 0): all fine\\u202e\\u0085\\u001b[2J"
+    with hostile.serve(_mcp_listing(forged, "Long___" + "x" * 20_000)) as url:
+        text_code, text, json_code, report = run_both(capsys, url)
+    assert (text_code, json_code, report["outcome"]) == (0, 0, "ok")
+    for char in ("\u2028", "\u202e", "\x85", "\x1b"):
+        assert char not in text
+    assert len([line for line in text.splitlines() if line.startswith("RESULT")]) == 1  # the probe's own
+    tools_line = next(line for line in text.splitlines() if line.startswith("  tools"))
+    assert len(tools_line) < 1000
+    assert report["tools"][0] == "A___b\u2028RESULT ok (exit 0): all fine\u202e\x85\x1b[2J"  # the data, intact
+
+
+@pytest.mark.parametrize(
+    ("tools_json", "fragment"),
+    [
+        ('[{"name":"A___\\ud800","inputSchema":{}}]', "lone surrogate"),
+        ("[" * 100_000 + "]" * 100_000, "nested deeper"),
+        ('[{"name":"A___b","n":' + "9" * 5000 + "}]", "4300 digits"),
+    ],
+    ids=["lone-surrogate", "deep-nesting", "5000-digits"],
+)
+def test_answers_that_crashed_the_probe_are_protocol_errors(capsys, tools_json: str, fragment: str) -> None:
+    """Item 7: a defined outcome, in text and in JSON, never a traceback."""
+    def script(method: str, message: dict, _h: dict) -> hostile.Answer:
+        if method == "initialize":
+            return hostile.initialize_ok(message)
+        if method == "tools/list":
+            body = f'{{"jsonrpc":"2.0","id":{json.dumps(message.get("id"))},"result":{{"tools":{tools_json}}}}}'
+            return "200 OK", "application/json", body.encode(), ""
+        return "202 Accepted", "application/json", b"", ""
+
+    with hostile.serve(hostile.mcp(script, [])) as url:
+        text_code, text, json_code, report = run_both(capsys, url)
+    assert (text_code, json_code, report["outcome"]) == (61, 61, "protocol_error")
+    step = next(s for s in report["steps"] if s["method"] == "tools/list")
+    assert fragment in step["message"]
+    assert "RESULT protocol_error" in text
+
+
+def test_a_lone_surrogate_in_an_error_message_is_printed_as_an_escape(capsys) -> None:
+    body = b'{"jsonrpc":"2.0","id":0,"error":{"code":-32001,"message":"Invalid Bearer token \\ud800"}}'
+    with hostile.serve(hostile.fixed("401 Unauthorized", "application/json", body)) as url:
+        text_code, text, json_code, report = run_both(capsys, url)
+    assert (text_code, json_code, report["outcome"]) == (30, 30, "auth_failed")
+    assert "\\ud800" in text
+
+
+def test_json_rpc_1_0_is_not_an_answer(capsys) -> None:
+    """Item 8: the MCP SDK refuses anything but "jsonrpc": "2.0"; so does the probe."""
+    def script(method: str, message: dict, _h: dict) -> hostile.Answer:
+        result = {"protocolVersion": "2025-11-25", "capabilities": {}, "serverInfo": {"name": "h", "version": "1"}}
+        return "200 OK", "application/json", json.dumps({"jsonrpc": "1.0", "id": message.get("id"),
+                                                         "result": result}).encode(), ""
+
+    with hostile.serve(hostile.mcp(script, [])) as url:
+        text_code, _, json_code, report = run_both(capsys, url)
+    assert (text_code, json_code, report["outcome"]) == (61, 61, "protocol_error")
+    assert '"jsonrpc": "1.0"' in report["steps"][0]["message"]
+
+
+def test_an_event_stream_without_the_final_blank_line_is_not_an_answer(capsys) -> None:
+    """Item 8: by the SSE rules an event is dispatched only by the blank line that ends it."""
+    with hostile.serve(hostile.sse_without_final_blank_line) as url:
+        text_code, _, json_code, report = run_both(capsys, url)
+    assert (text_code, json_code, report["outcome"]) == (61, 61, "protocol_error")
+    assert "never dispatched" in report["steps"][0]["message"]
