@@ -21,6 +21,7 @@ evaluator's.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -126,10 +127,24 @@ def explain_call(
     input_schema: Mapping[str, Any] | None = None,
 ) -> Explanation:
     """Why the engine permits or denies this `tools/call` (AuthorizeAction)."""
+    principal, stand_in = _stand_in(policies, principal)
     blocked = _cannot_tell(policies, gateway_arn, tool, principal)
     if blocked is not None:
         return blocked
     assert principal is not None
+    if stand_in:
+        return _noted(_explain_call(policies, gateway_arn, tool, principal, arguments, input_schema), stand_in)
+    return _explain_call(policies, gateway_arn, tool, principal, arguments, input_schema)
+
+
+def _explain_call(
+    policies: Sequence[EnginePolicy],
+    gateway_arn: str,
+    tool: str,
+    principal: Principal,
+    arguments: Mapping[str, Any] | None,
+    input_schema: Mapping[str, Any] | None,
+) -> Explanation:
     enforced = [p for p in policies if p.enforced]
     by_id = {p.policy_id: p for p in enforced}
     context_input = typed_input(arguments, input_schema)
@@ -157,10 +172,17 @@ def explain_listing(
     policies: Sequence[EnginePolicy], gateway_arn: str, tool: str, principal: Principal | None
 ) -> Explanation:
     """Whether `tools/list` should show this tool: could some permit apply with the input unknown?"""
+    principal, stand_in = _stand_in(policies, principal)
     blocked = _cannot_tell(policies, gateway_arn, tool, principal)
     if blocked is not None:
         return blocked
     assert principal is not None
+    if stand_in:
+        return _noted(_explain_listing(policies, gateway_arn, tool, principal), stand_in)
+    return _explain_listing(policies, gateway_arn, tool, principal)
+
+
+def _explain_listing(policies: Sequence[EnginePolicy], gateway_arn: str, tool: str, principal: Principal) -> Explanation:
     enforced = [p for p in policies if p.enforced]
     common = {"tool": tool, "gateway_arn": gateway_arn, "principal": principal.to_dict(),
               "not_enforced": _not_enforced(policies)}
@@ -187,6 +209,39 @@ def explain_listing(
 
 
 # --- helpers ------------------------------------------------------------------------------------------
+
+ANY_CALLER = "any caller"
+_PRINCIPAL_VAR = '{"Var": "principal"}'
+
+
+def principal_free(policies: Sequence[EnginePolicy]) -> bool:
+    """True when no enforced policy constrains or reads the principal: the caller cannot change the answer."""
+    for p in policies:
+        if not p.enforced:
+            continue
+        try:
+            bodies = parse_statement(p.statement)
+        except ValueError:
+            return False
+        for est in bodies:
+            if (est.get("principal") or {}).get("op") != "All":
+                return False
+            if _PRINCIPAL_VAR in json.dumps(est.get("conditions") or []):
+                return False
+    return True
+
+
+def _stand_in(policies: Sequence[EnginePolicy], principal: Principal | None) -> tuple[Principal | None, str | None]:
+    """An unknown principal is no obstacle when no policy looks at it: evaluate for a stand-in, and say so."""
+    if principal is not None or not principal_free(policies):
+        return principal, None
+    return Principal(OAUTH_USER, ANY_CALLER), ("the caller's principal is not known, but no enforced policy reads it: "
+                                               "the answer holds for any caller")
+
+
+def _noted(explanation: Explanation, note: str) -> Explanation:
+    return dataclasses.replace(explanation, notes=(*explanation.notes, note))
+
 
 
 def _cannot_tell(

@@ -376,6 +376,11 @@ def load_tools_json(text: str) -> list[Tool]:
     return tools
 
 
+def tools_of(doc: Any) -> list[Tool]:
+    """The tools in a parsed document (a GetGatewayTarget answer, a tools/list result, ...); [] if none."""
+    return _tools(doc)
+
+
 def _tools(doc: Any) -> list[Tool]:
     if isinstance(doc, Mapping):
         if isinstance(doc.get("result"), Mapping):

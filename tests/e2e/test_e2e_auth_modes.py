@@ -11,7 +11,8 @@ from probe.cli import main
 
 MODES = ["none", "bearer", "oauth", "sigv4"]
 PERMIT = """permit(principal, action == AgentCore::Action::"RefundTarget___process_refund",
-                  resource == AgentCore::Gateway::"{arn}") when {{ context.input.amount.lessThan(decimal("500.0")) }};"""
+                  resource == AgentCore::Gateway::"{arn}")
+when {{ context.input.amount.lessThan(decimal("500.0")) }};"""
 REFUND = ["--call", "RefundTarget___process_refund"]
 
 

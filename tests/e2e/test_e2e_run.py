@@ -15,7 +15,8 @@ from probe.cli import main
 from probe.lab.state import Target, ToolSpec
 
 PERMIT_SMALL_REFUNDS = """permit(principal, action == AgentCore::Action::"RefundTarget___process_refund",
-                  resource == AgentCore::Gateway::"{arn}") when {{ context.input.amount.lessThan(decimal("500.0")) }};"""
+                  resource == AgentCore::Gateway::"{arn}")
+when {{ context.input.amount.lessThan(decimal("500.0")) }};"""
 
 
 def run(capsys: pytest.CaptureFixture[str], url: str, *args: str) -> tuple[int, dict[str, Any], str]:
