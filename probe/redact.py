@@ -37,7 +37,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import accumulate
-from urllib.parse import parse_qsl, unquote, unquote_plus, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, unquote_plus, urlsplit
 
 MARK = "[REDACTED]"
 
@@ -541,13 +541,9 @@ class Redactor:
 
     def url(self, u: str) -> str:
         """Redact a URL for display: no userinfo, no query values (API keys ride there)."""
-        try:
-            parts = urlsplit(u)
-            netloc = parts.netloc.rpartition("@")[2] if "@" in parts.netloc else parts.netloc
-            query = urlencode([(k, MARK) for k, _ in parse_qsl(parts.query, keep_blank_values=True)], safe="[]")
-            return self.text(urlunsplit((parts.scheme, netloc, parts.path, query, "")))
-        except ValueError:
-            return self.text(u.split("?", 1)[0].rpartition("@")[2])
+        from probe.spec import display_url
+
+        return self.text(display_url(u))
 
     def headers(self, h: Mapping[str, str]) -> dict[str, str]:
         """Redact a header mapping; names are kept as given."""
