@@ -123,6 +123,54 @@ def _add_iam(sub: argparse._SubParsersAction) -> None:
     fix.set_defaults(handler=_lazy("probe.cli.iam", "fix_main"))
 
 
+def _add_policy(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("policy", help="explain a policy verdict offline, or lint the engine's Cedar policies")
+    psub = p.add_subparsers(dest="policy_command", required=True, metavar="{explain,lint}")
+    explain = psub.add_parser(
+        "explain", help="which Cedar policy permits or denies a call (or hides a tool), and why",
+        description="Read the gateway's policy engine and its policies, build the Cedar request the gateway "
+        "builds (principal, action AgentCore::Action::\"Target___tool\", the gateway, context.input typed from "
+        "the tool's input schema) and evaluate it with cedarpy. Changes nothing.",
+        epilog="exit codes: 0 the policies permit the call (with --listing: could show the tool); 20 they deny "
+        "it (a forbid, or default deny; with --listing: they hide the tool); 4 cannot tell (a policy cannot be "
+        "read, or the principal is not known well enough); 2 usage or access error (no credentials, gateway or "
+        "policies unreadable, cedarpy missing).",
+    )
+    _add_aws_args(explain)
+    explain.add_argument("--tool", required=True, metavar="NAME", help="the tool's full name (Target___tool)")
+    explain.add_argument("--args", metavar="JSON", default=None, help="the call's arguments: a JSON object or @FILE")
+    explain.add_argument("--listing", action="store_true",
+                         help="explain tools/list instead: could some call of this tool be permitted (input unknown)?")
+    who = explain.add_argument_group("principal (default: the probe's IAM identity on an AWS_IAM gateway)")
+    who.add_argument("--principal", metavar="FORM",
+                     help="oauth:SUB (no claims known), iam:ARN, or claims:@FILE (a JSON object of JWT claims)")
+    who.add_argument("--bearer-token-env", metavar="NAME",
+                     help="the probe's JWT from this environment variable: its claims, decoded without verification")
+    who.add_argument("--bearer-token-file", metavar="PATH", help="the probe's JWT from this file")
+    who.add_argument("--sigv4", action="store_true", help="the probe's own IAM identity (STS GetCallerIdentity)")
+    explain.add_argument("--format", choices=("text", "json"), default="text")
+    explain.set_defaults(handler=_lazy("probe.cli.policy", "explain_main"))
+    lint = psub.add_parser(
+        "lint", help="find policies that can never do what they say",
+        description="Validate the engine's policies against the Cedar schema AgentCore derives from the "
+        "gateway's tools and flag what makes a policy silently useless: a Long compared with a decimal input, "
+        "an attribute or action no tool has, a permit no principal satisfies, a forbid shadowing a permit, a "
+        "policy not ACTIVE. Offline with --file POLICIES.cedar --tools TOOLS.json.",
+        epilog="exit codes: 0 no finding; 1 findings (one line each: the policy, what is wrong, a fix); 2 usage "
+        "or access error (a file that does not parse, gateway or policies unreadable, cedarpy missing).",
+    )
+    _add_aws_args(lint)
+    lint.add_argument("--file", metavar="POLICIES.cedar", help="lint the policies of this file, not the engine's")
+    lint.add_argument("--tools", metavar="TOOLS.json",
+                      help="with --file: the tools (a tools/list result, or GetGatewayTarget answers)")
+    lint.add_argument("--gateway-arn", metavar="ARN", help="offline: the gateway the policies are for "
+                      "(default: the one they name)")
+    lint.add_argument("--authorizer", choices=("CUSTOM_JWT", "AWS_IAM", "NONE"),
+                      help="offline: the gateway's authorizer type (for the principal check)")
+    lint.add_argument("--format", choices=("text", "json"), default="text")
+    lint.set_defaults(handler=_lazy("probe.cli.policy", "lint_main"))
+
+
 def _add_lab(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("lab", help="start the embedded AgentCore lab on 127.0.0.1 until interrupted")
     p.add_argument("--port", type=int, default=0, help="first port to use (default: any free ports)")
@@ -221,12 +269,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Does this AgentCore Gateway really work end to end over MCP? If not, why, and how to fix it.",
     )
     parser.add_argument("--version", action="version", version=f"agentcore-probe {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,replay,report,iam,lab,demo}",
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,replay,report,iam,policy,lab,demo}",
                                 parser_class=_Parser)
     _add_run(sub)
     _add_replay(sub)
     _add_report(sub)
     _add_iam(sub)
+    _add_policy(sub)
     _add_lab(sub)
     _add_demo(sub)
     _add_watch(sub)

@@ -64,6 +64,7 @@ def describe(lab: Lab, seeded: Any, source: str, secrets_dir: Path | None) -> st
 
 
 def _gateway_lines(lab: Lab, name: str, gateway_id: str, seeded: Any) -> list[str]:
+    from probe.cedar.model import EnginePolicy, enforced_statements
     from probe.lab import role_check
     from probe.lab.examples import examples
 
@@ -71,8 +72,8 @@ def _gateway_lines(lab: Lab, name: str, gateway_id: str, seeded: Any) -> list[st
     with lab.state.lock:
         gateway = copy.deepcopy(lab.state.gateway(gateway_id))
         engine = lab.state.engine(gateway.policy_engine_arn) if gateway and gateway.policy_engine_arn else None
-        policies = {p.policy_id: p.statement for p in engine.policies.values() if p.status == "ACTIVE"} \
-            if engine else None
+        policies = enforced_statements([EnginePolicy(p.policy_id, p.name, p.statement, p.status, p.enforcement_mode)
+                                        for p in engine.policies.values()]) if engine else None
     if gateway is None:
         return [f"  {name}  ({gateway_id}: deleted since seeding)"]
     if spec.policy_engine:
@@ -89,8 +90,10 @@ def _gateway_lines(lab: Lab, name: str, gateway_id: str, seeded: Any) -> list[st
     missing = role_check.missing_for_gateway(gateway) if policies is not None else []
     lambda_denied = frozenset(t.name for t in gateway.targets if t.lambda_arn and not role_check.role_allows(
         gateway.role_arn, "lambda:InvokeFunction", t.lambda_arn))
+    # What the probe's own diagnosis knows of its principal: nothing when the command sends no credentials.
+    probe_principal = None if spec.authorizer == "NONE" else principal
     for ex in examples(gateway, policies, principal, role_ok=not missing, page_size=lab.page_size or 1,
-                       lambda_denied=lambda_denied):
+                       lambda_denied=lambda_denied, probe_principal=probe_principal):
         call = f" --call {ex.tool} --args {shlex.quote(json.dumps(dict(ex.arguments)))}" if ex.tool else ""
         lines.append(f"{base}{auth}{call}   # {ex.expect}: {ex.why}")
     if policies is not None:
@@ -102,7 +105,7 @@ def _gateway_lines(lab: Lab, name: str, gateway_id: str, seeded: Any) -> list[st
 
 def _auth(lab: Lab, spec: Any, seeded: Any) -> tuple[str, Any]:
     """The printed auth options, and the Cedar principal they make the caller (None: they cannot work)."""
-    from probe.lab.cedar_model import Principal
+    from probe.cedar.model import Principal
     from probe.lab.gateway import ANONYMOUS, LAB_OPERATOR_ARN
 
     if spec.authorizer == "AWS_IAM":
