@@ -5,7 +5,11 @@ The wire says *what* happened; some outcomes can only be explained by the contro
 - `policy_internal_failure`: the IAM check of the gateway's execution role (the point of
   the tool), with the missing (action, resource) pairs and the least-privilege fix;
 - `empty_tools`: the policy engine's state (ENFORCE with no ACTIVE policy is default deny,
-  LOG_ONLY enforces nothing).
+  LOG_ONLY enforces nothing);
+- `policy_denied`, `empty_tools`, `tool_missing` on a gateway with a policy engine: the
+  policy explanation (`probe.diagnose_policy`): which policy decided, or that the policies
+  permit what the gateway refused; with the role lacking the policy-evaluation pairs that
+  is the second form of the IAM fault, and the outcome becomes `policy_internal_failure`.
 
 Each diagnosis is data on the result; nothing here prints. AWS reads are blocking boto3
 calls, run in a worker thread so that the event loop (and other probes) go on.
@@ -18,10 +22,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from probe.outcome import Diagnosis, Outcome, RunResult
+from probe.diagnose_policy import Caller, policy_findings
+from probe.outcome import DIAGNOSED, Diagnosis, Outcome, RunResult
 from probe.spec import Probe
 
-DIAGNOSED = frozenset({Outcome.POLICY_INTERNAL_FAILURE, Outcome.EMPTY_TOOLS})
+__all__ = ["DIAGNOSED", "Caller", "Findings", "diagnose", "engine_state", "iam_diagnosis"]
 
 
 @dataclass
@@ -32,8 +37,12 @@ class Findings:
     outcome: Outcome | None = None
 
 
-async def diagnose(probe: Probe, result: RunResult) -> Findings:
-    """Diagnoses for `result`; never raises for AWS trouble (a refused read is itself a finding)."""
+async def diagnose(probe: Probe, result: RunResult, caller: Caller | None = None) -> Findings:
+    """Diagnoses for `result`; never raises for AWS trouble (a refused read is itself a finding).
+
+    `caller` says who the probe was to the gateway (auth mode, the token's claims): the
+    policy explanation rebuilds the Cedar principal from it.
+    """
     if not probe.diagnose or result.outcome not in DIAGNOSED:
         return Findings()
     target = probe.target
@@ -45,7 +54,13 @@ async def diagnose(probe: Probe, result: RunResult) -> Findings:
         return Findings()
     if result.outcome is Outcome.POLICY_INTERNAL_FAILURE:
         return Findings([await asyncio.to_thread(iam_diagnosis, target.gateway_id, target.region, target.profile)])
-    return Findings([await asyncio.to_thread(engine_state, target.gateway_id, target.region, target.profile)])
+    explained = await asyncio.to_thread(policy_findings, probe, result.outcome, caller, result.tools_partial)
+    found = Findings(list(explained.diagnoses), explained.outcome)
+    if result.outcome is Outcome.EMPTY_TOOLS:
+        state = await asyncio.to_thread(engine_state, target.gateway_id, target.region, target.profile,
+                                        tools_permitted=explained.tools_permitted)
+        found.diagnoses.insert(0, state)
+    return found
 
 
 def iam_diagnosis(gateway_id: str, region: str, profile: str | None) -> Diagnosis:
@@ -59,13 +74,13 @@ def iam_diagnosis(gateway_id: str, region: str, profile: str | None) -> Diagnosi
     return Diagnosis("iam_check", summary, (), check)
 
 
-def engine_state(gateway_id: str, region: str, profile: str | None) -> Diagnosis:
+def engine_state(gateway_id: str, region: str, profile: str | None, *, tools_permitted: bool = False) -> Diagnosis:
     from probe.iam.check import policy_mode_notes
     from probe.iam.gateway import describe_gateway
 
     facts = describe_gateway(gateway_id=gateway_id, region=region, profile=profile)
     lines = [note[0].upper() + note[1:] + "." for note in policy_mode_notes(facts)]
-    if facts.policy_engine_mode == "ENFORCE" and facts.policies_active:
+    if facts.policy_engine_mode == "ENFORCE" and facts.policies_active and not tools_permitted:
         lines.append(f"The policy engine is in ENFORCE with {facts.policies_active} active policies; "
                      "none could permit any tool for this caller.")
     lines += [f"Could not read: {err}" for err in facts.read_errors]

@@ -25,7 +25,7 @@ import httpx2
 from probe.auth import AuthConfigError, AuthPlan, build_auth
 from probe.exchange import Recorder, new_client
 from probe.expect import judge
-from probe.outcome import Detail, Judgement, Outcome, RunResult, Step, first_failure
+from probe.outcome import DIAGNOSED, Detail, Judgement, Outcome, RunResult, Step, first_failure
 from probe.redact import Redactor
 from probe.retry import RetryPolicy, run_with_retries
 from probe.session import McpSession
@@ -135,6 +135,10 @@ class _Run:
         self.session: McpSession | None = None
         self.current = "start"  # the step in progress, named for a cut run
         self.interrupted = False
+        # Who the probe is to the gateway (auth mode, its token's claims decoded without verification), for the
+        # policy explanation of the diagnose stage. Never the token itself, and not part of the result.
+        self.caller_mode = "none"
+        self.caller_claims: dict[str, Any] | None = None
         self.started = time.time()
         self.t0 = time.perf_counter()
 
@@ -179,6 +183,11 @@ class _Run:
             plan = build_auth(auth_cfg, self.redactor, url=target.url)
         except AuthConfigError as exc:
             return probe_error_result(target.url, str(exc), probe)
+        self.caller_mode = plan.mode
+        if plan.mode == "bearer" and probe.diagnose:
+            from probe.cedar.principal import bearer_claims
+
+            self.caller_claims = bearer_claims(auth_cfg.bearer_token_env, auth_cfg.bearer_token_file)
         recorder = Recorder(self.context.client(target), self.redactor, connect_to=target.connect_to)
         retry = RetryPolicy(retries=probe.retries, max_time_s=probe.max_retry_time, idempotent=probe.idempotent,
                             attempt_timeout_s=probe.timeout)
@@ -190,6 +199,10 @@ class _Run:
                 token_step = await self._token(plan, recorder, retry)
                 if token_step is not None:
                     self.steps.append(token_step)
+                if probe.diagnose and plan.grant is not None and plan.grant.token:
+                    from probe.cedar.principal import unverified_claims
+
+                    self.caller_claims = unverified_claims(plan.grant.token)
             if first_failure(self.steps) is Outcome.OK and not session.stateless:
                 self.current = "initialize"
                 self.steps.append(await session.initialize())
@@ -319,11 +332,12 @@ class _Run:
         )
 
     async def _diagnose(self, result: RunResult) -> Outcome | None:
-        from probe.diagnose import DIAGNOSED, diagnose
-
         if result.outcome not in DIAGNOSED or not self.probe.diagnose or result.interrupted:
-            return None
-        findings = await diagnose(self.probe, result)
+            return None  # the wire explains it: nothing to ask AWS (and nothing more to import)
+        from probe.diagnose import diagnose
+        from probe.diagnose_policy import Caller
+
+        findings = await diagnose(self.probe, result, Caller(self.caller_mode, self.caller_claims))
         result.diagnoses.extend(findings.diagnoses)
         return findings.outcome
 

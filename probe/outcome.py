@@ -78,6 +78,11 @@ MEANINGS: dict[Outcome, str] = {
 # Outcomes worth another attempt: transient by nature. Everything else is a verdict.
 RETRYABLE: frozenset[Outcome] = frozenset({Outcome.THROTTLED, Outcome.SERVER_ERROR, Outcome.TRANSPORT_ERROR})
 
+# Outcomes the control plane can explain (the diagnose stage): the IAM fault, the engine's state,
+# the Cedar policies. The others are explained by the wire alone.
+DIAGNOSED: frozenset[Outcome] = frozenset({Outcome.POLICY_INTERNAL_FAILURE, Outcome.EMPTY_TOOLS,
+                                           Outcome.POLICY_DENIED, Outcome.TOOL_MISSING})
+
 
 SCHEMA_VERSION = 1  # of the JSON report; bumped only when a key changes meaning or disappears
 

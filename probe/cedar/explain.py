@@ -182,7 +182,9 @@ def explain_listing(
     return _explain_listing(policies, gateway_arn, tool, principal)
 
 
-def _explain_listing(policies: Sequence[EnginePolicy], gateway_arn: str, tool: str, principal: Principal) -> Explanation:
+def _explain_listing(
+    policies: Sequence[EnginePolicy], gateway_arn: str, tool: str, principal: Principal
+) -> Explanation:
     enforced = [p for p in policies if p.enforced]
     common = {"tool": tool, "gateway_arn": gateway_arn, "principal": principal.to_dict(),
               "not_enforced": _not_enforced(policies)}

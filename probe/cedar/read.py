@@ -46,9 +46,14 @@ class PolicyFacts:
 
 
 def read_policy_facts(
-    gateway_id: str, region: str, profile: str | None = None, *, session: Any = None, tools: bool = True
+    gateway_id: str, region: str, profile: str | None = None, *, session: Any = None, tools: bool = True,
+    engine_only: bool = False,
 ) -> PolicyFacts:
-    """Read the gateway, its engine's policies and (with `tools`) its tools; never raises for AWS trouble."""
+    """Read the gateway, its engine's policies and (with `tools`) its tools; never raises for AWS trouble.
+
+    `engine_only`: stop after GetGateway when no policy engine is attached (the diagnosis has nothing to
+    explain then, and a run's diagnosis should not list targets for nothing).
+    """
     facts = PolicyFacts(gateway_id, region)
     failures = aws_failures()
     try:
@@ -69,12 +74,16 @@ def read_policy_facts(
     facts.engine_mode = engine.get("mode")
     if facts.engine_arn:
         facts.policies = _read_policies(session, facts, failures)
+    elif engine_only:
+        return facts
     if tools:
         facts.tools = _read_tools(control, facts, failures)
     return facts
 
 
-def _read_policies(session: Any, facts: PolicyFacts, failures: tuple[type[BaseException], ...]) -> list[EnginePolicy] | None:
+def _read_policies(
+    session: Any, facts: PolicyFacts, failures: tuple[type[BaseException], ...]
+) -> list[EnginePolicy] | None:
     arn = facts.engine_arn or ""
     engine_id = arn.rsplit("/", 1)[-1]
     parts = arn.split(":")

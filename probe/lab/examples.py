@@ -9,7 +9,11 @@ answer (the lab's Cedar model and role check), not from a table that could drift
 - a policy engine: one call the policies permit and one they deny, on the same tool when
   its arguments decide (`amount < 500`); in LOG_ONLY the denied one goes through;
 - the role lacking policy permissions: every line fails until `iam fix --apply`, and
-  the line says what it shows afterwards;
+  the line says what it shows afterwards. In the second form of the fault
+  (`permission_fault_form: deny_by_default`) the gateway lists no tools and denies every
+  call by default; `run`'s policy explanation finds a permit that could apply, runs the
+  IAM check and reports `policy_internal_failure`, when it can tell (the probe knows its
+  principal, or no policy reads it); otherwise the run stays `empty_tools`;
 - anything else: one plain call.
 
 Pure: the caller hands in a snapshot of the gateway, its policies and the principal the
@@ -23,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from probe.cedar.model import Principal, authorize_call, could_permit
+from probe.cedar.model import EnginePolicy, Principal, authorize_call, could_permit
 from probe.lab.gateway import SEARCH_TOOL
 from probe.lab.state import Gateway, ToolSpec
 
@@ -71,12 +75,15 @@ def examples(
     role_ok: bool,
     page_size: int,
     lambda_denied: frozenset[str] = frozenset(),
+    probe_principal: Principal | None = None,
 ) -> list[Example]:
     """The lines to print for one gateway: first the plain run (listing), then the calls.
 
-    `policies` are the engine's active policies (None without an engine); `role_ok` says
+    `policies` are the engine's enforced policies (None without an engine); `role_ok` says
     whether the gateway's role may evaluate them; `lambda_denied` names the targets whose
-    Lambda function the role may not invoke (a permitted call to them fails as AWS's does).
+    Lambda function the role may not invoke (a permitted call to them fails as AWS's does);
+    `probe_principal` is the principal the probe's own diagnosis will know (None: the
+    printed command sends no credentials the probe could read a principal from).
     """
     tools = [(f"{t.name}___{s.name}", s) for t in gateway.targets for s in t.tools]
     faults = gateway.faults
@@ -85,6 +92,8 @@ def examples(
     enforcing = policies is not None and gateway.policy_engine_mode == "ENFORCE"
     broken = enforcing and not role_ok
     shown = [(n, s) for n, s in tools if not enforcing or could_permit(policies or {}, principal, n, gateway.arn)]
+    if broken and faults.permission_fault_form == "deny_by_default":
+        return _second_form(gateway, tools, policies or {}, probe_principal)
     if broken:
         listing = Example("policy_internal_failure",
                           "the role may not evaluate policies: `iam check` names what is missing")
@@ -98,6 +107,33 @@ def examples(
         calls = [Example("policy_internal_failure", f"after `iam fix --apply`: {c.expect}, {c.why}", c.tool,
                          c.arguments) for c in calls]
     return [listing, *calls]
+
+
+def _second_form(
+    gateway: Gateway, tools: Sequence[tuple[str, ToolSpec]], policies: Mapping[str, str],
+    probe_principal: Principal | None,
+) -> list[Example]:
+    """The second form: no tools listed, every call denied by default; what `run` makes of it.
+
+    `run` explains the empty listing with the policies (`probe.cedar.explain`, the same
+    partial evaluation the gateway would use): when some permit could apply, the gateway
+    hid a tool its policies allow and the IAM check finds the pairs missing.
+    """
+    from probe.cedar.explain import explain_listing
+
+    engine = [EnginePolicy(pid, pid, statement) for pid, statement in sorted(policies.items())]
+    permitted = [(n, s) for n, s in tools
+                 if explain_listing(engine, gateway.arn, n, probe_principal).kind == "listable"]
+    if not permitted:
+        return [Example("empty_tools", "the role may not evaluate policies (second form: every call denied by "
+                        "default), and no permit could apply to a tool for this caller: `iam check` names the cause")]
+    why = ("no tools listed and every call denied by default although a permit applies (the second form of the "
+           "fault): `run` finds the permit, checks the role and names the missing permissions")
+    listing = Example("policy_internal_failure", why)
+    name, spec = permitted[0]
+    call = Example("policy_internal_failure", f"{why}; after `iam fix --apply`: the call goes through", name,
+                   sample_arguments(spec))
+    return [listing, call]
 
 
 def _lambda_blocked(call: Example, gateway: Gateway, lambda_denied: frozenset[str]) -> Example:
