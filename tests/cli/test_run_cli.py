@@ -261,3 +261,48 @@ def test_environment_is_not_needed_for_help() -> None:
     imported = proc.stderr
     for heavy in ("httpx2", "boto3", "mcp.", "cedarpy", "probe.lab"):
         assert f" {heavy}" not in imported, heavy
+
+
+def test_initialized_is_retried_on_a_connection_the_server_just_closed(capsys) -> None:
+    """A server that closes a kept-alive connection after each answer, without saying so: the
+    notification goes out on the dead connection, fails before it was read, and is sent again."""
+    import socket
+    import threading
+
+    seen: list[str] = []
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            with conn:
+                request = servers.read_request(conn)
+                message = json.loads(request.partition(b"\r\n\r\n")[2] or b"{}")
+                seen.append(message.get("method", ""))
+                status, ctype, payload, extra = script()(message.get("method", ""), message, {})
+                # No "Connection: close": the client keeps the connection for its next request.
+                conn.sendall(f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(payload)}\r\n"
+                             f"{extra}\r\n".encode() + payload)
+                time.sleep(0.05)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        code, report, _ = run(capsys, f"http://127.0.0.1:{port}/mcp", "--retries", "2", "-v")
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+    assert (code, report["outcome"]) == (0, "ok"), report
+    assert seen.count("notifications/initialized") == 1  # delivered once
+    sends = [e for e in report["steps"][0]["exchanges"] if e["rpc_method"] == "notifications/initialized"]
+    assert [e["status"] for e in sends] == [None, 202]  # the first send found the connection closed
+    assert sends[0]["error"] in ("remote_protocol", "connection_lost") and sends[1]["attempt"] == 2
