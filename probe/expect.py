@@ -47,3 +47,18 @@ def judge(expect: Expect, result: RunResult) -> list[Check]:
                                 f"took {result.duration_ms:.0f} ms, {'within' if fast else 'over'} {bound:g} ms",
                                 level))
     return checks
+
+
+def engine_mode_check(expected: str, mode: str | None, errors: list[str] | None = None) -> Check:
+    """`policy_engine: {mode: ...}`: the gateway's engine configuration as the control plane reports it.
+
+    `mode` is GetGateway's policyEngineConfiguration.mode (None: no engine attached);
+    `errors` the read's failures (then nothing can be said, and the check fails).
+    """
+    if errors:
+        return Check("policy_engine", False, f"cannot read the gateway's policy engine: {errors[0]}")
+    got = (mode or "NONE").upper()
+    want = expected.upper()
+    shown = "no policy engine attached" if got == "NONE" else f"policy engine attached in {got} mode"
+    wanted = "none attached" if want == "NONE" else want
+    return Check("policy_engine", got == want, f"{shown} (expected {wanted})")

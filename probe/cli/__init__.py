@@ -42,7 +42,17 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         " 130 when interrupted.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("url", help="the gateway's MCP endpoint, e.g. https://ID.gateway.bedrock-agentcore.REGION.amazonaws.com/mcp")
+    p.add_argument("url", nargs="?", default=None,
+                   help="the gateway's MCP endpoint, e.g. https://ID.gateway.bedrock-agentcore.REGION.amazonaws.com/mcp")
+    sc = p.add_argument_group("scenario files (instead of a URL)")
+    sc.add_argument("-f", "--file", dest="files", action="extend", nargs="+", metavar="FILE",
+                    help="run every probe of these scenario files (see `validate`)")
+    sc.add_argument("--only", action="append", metavar="NAME", help="with -f: run only this probe (repeatable)")
+    sc.add_argument("--concurrency", type=int, default=20, metavar="N",
+                    help="with -f: at most N probes at once (default 20)")
+    sc.add_argument("--junit", metavar="PATH", help="with -f: also write a JUnit XML report here")
+    sc.add_argument("--lab", action="store_true",
+                    help="with -f: run against the embedded lab, seeded from the file's lab: section")
     p.add_argument("--call", metavar="TOOL", help="call this tool after listing (full name, e.g. Target___tool)")
     p.add_argument("--args", metavar="JSON", default=None, help="the call's arguments as a JSON object, or @FILE")
     p.add_argument("--idempotent", action="store_true",
@@ -119,6 +129,11 @@ def _add_iam(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--format", choices=("text", "json"), default="text")
         q.add_argument("--no-color", action="store_true")
     fix.add_argument("--apply", action="store_true", help="write the inline policy to the role, then check again")
+    audit = check.add_argument_group("account-wide audit")
+    audit.add_argument("--all", action="store_true",
+                       help="check every gateway with a policy engine in --regions (one line each; exit: the worst)")
+    audit.add_argument("--regions", metavar="R1,R2|all",
+                       help="with --all: the regions to list gateways in (default: the configured region)")
     check.set_defaults(handler=_lazy("probe.cli.iam", "check_main"))
     fix.set_defaults(handler=_lazy("probe.cli.iam", "fix_main"))
 
@@ -169,6 +184,34 @@ def _add_policy(sub: argparse._SubParsersAction) -> None:
                       help="offline: the gateway's authorizer type (for the principal check)")
     lint.add_argument("--format", choices=("text", "json"), default="text")
     lint.set_defaults(handler=_lazy("probe.cli.policy", "lint_main"))
+
+
+def _add_validate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "validate", help="check scenario files without running them",
+        description="Check scenario files: keys, types, outcomes, gateways, inline secrets; one line per problem "
+        "as FILE:LINE: what is wrong and what is expected.",
+        epilog="exit codes: 0 every file is valid; 2 a problem was found.",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--env", action="store_true", help="also require every ${VAR} the files use to be set")
+    p.set_defaults(handler=_lazy("probe.cli.validate", "main"))
+
+
+def _add_discover(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "discover", help="list every gateway in the regions and write a scenario file for them",
+        description="List every gateway (ListGateways, then GetGateway for its URL and policy engine) in each "
+        "region, concurrently, and print a table; with --output, write a scenario file with one listing probe "
+        "per gateway (auth left as references to fill in). Regions the caller cannot read are reported and skipped.",
+        epilog="exit codes: 0 at least one region was read; 2 a usage error, no credentials, or no region readable.",
+    )
+    p.add_argument("--regions", required=True, metavar="R1,R2|all",
+                   help="comma-separated regions, or all (the regions botocore lists for the control plane)")
+    p.add_argument("--output", "-o", metavar="FILE", help="write a scenario file for the gateways found")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--profile", help="AWS profile for the standard credential chain")
+    p.set_defaults(handler=_lazy("probe.cli.discover", "main"))
 
 
 def _add_lab(sub: argparse._SubParsersAction) -> None:
@@ -269,9 +312,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Does this AgentCore Gateway really work end to end over MCP? If not, why, and how to fix it.",
     )
     parser.add_argument("--version", action="version", version=f"agentcore-probe {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,replay,report,iam,policy,lab,demo}",
+    sub = parser.add_subparsers(dest="command", required=True,
+                                metavar="{run,validate,replay,report,iam,policy,lab,demo,watch,serve,discover}",
                                 parser_class=_Parser)
     _add_run(sub)
+    _add_validate(sub)
     _add_replay(sub)
     _add_report(sub)
     _add_iam(sub)
@@ -280,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(sub)
     _add_watch(sub)
     _add_serve(sub)
+    _add_discover(sub)
     return parser
 
 

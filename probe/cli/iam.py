@@ -111,6 +111,10 @@ def check_main(ns: argparse.Namespace) -> int:
     from probe.iam.check import check_gateway
     from probe.report.iam_text import render_iam_check
 
+    if getattr(ns, "all", False) or getattr(ns, "regions", None):
+        from probe.cli.iam_all import check_all_main
+
+        return check_all_main(ns)
     try:
         gateway_id, region, session = _prepare(ns)
     except UsageError as exc:

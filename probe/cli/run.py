@@ -138,6 +138,10 @@ def main(ns: argparse.Namespace) -> int:
     from probe.report import render
     from probe.report.style import use_color
 
+    if getattr(ns, "files", None) or ns.url is None:
+        from probe.cli.scenario_run import main as scenario_main
+
+        return scenario_main(ns)  # -f FILE...: the scenario runner (it refuses a URL given too)
     try:
         probe = probe_from_args(ns)
     except SpecError as exc:

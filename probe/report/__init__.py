@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from probe.outcome import RunResult
 
-FORMATS = ("text", "json")
+FORMATS = ("text", "json", "junit", "markdown")
 
 
 def render(results: RunResult | Sequence[RunResult], *, fmt: str = "text", color: bool = False,
@@ -26,4 +26,13 @@ def render(results: RunResult | Sequence[RunResult], *, fmt: str = "text", color
         if single:
             return render_text(results, color=color, verbose=verbose)
         return "\n".join(render_text(r, color=color, verbose=verbose) for r in results)
+    many = [results] if single else list(results)
+    if fmt == "junit":
+        from probe.report.junit import render_junit
+
+        return render_junit(many)
+    if fmt == "markdown":
+        from probe.report.markdown import render_markdown
+
+        return render_markdown(many)
     raise ValueError(f"unknown report format {fmt!r} (one of {', '.join(FORMATS)})")

@@ -15,9 +15,9 @@ import pytest
 from probe.cli import main
 from probe.iam.check import check_gateway, manual_check_commands, not_covered_note
 from probe.iam.gateway import GatewayFacts, describe_error, describe_gateway
-from probe.spec import parse_gateway_url
 from probe.iam.roles import decode_document
 from probe.report.iam_text import render_iam_check
+from probe.spec import parse_gateway_url
 from tests.iam.support import (
     ACCOUNT,
     AUTH,

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from probe.cli import build_parser
-from probe.cli.run import probe_from_args
 from probe.cli.lab import describe
+from probe.cli.run import probe_from_args
 from probe.demo import probe_run
 from probe.lab.server import SEEDS_DIR
 
