@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -180,20 +179,30 @@ def test_memory_structures_stay_bounded_over_many_cycles() -> None:
     assert all(runs == 200 for _, _, runs, _ in store.snapshot())
 
 
-WATCHER = textwrap.dedent("""
-    import sys
-    from probe import Probe, Target
-    from probe.cli.watch import run_watch
-    probe = Probe(Target(sys.argv[1], name="slow"), name="slow", retries=0, timeout=30)
-    sys.exit(run_watch([probe], every=0.2, grace=float(sys.argv[2])))
-""")
+SCENARIO = """\
+version: 1
+gateways:
+  slow:
+    url: ${SLOW_GATEWAY_URL}
+    auth: none
+probes:
+  - name: slow
+    gateway: slow
+    retries: 0
+    timeout: 30
+"""
 
 
 @pytest.mark.parametrize("grace", [0.0, 30.0])
-def test_sigterm_ends_watch_with_exit_0(grace) -> None:
-    """A cycle in flight is cut at once with no grace, and finishes when the grace allows it."""
+def test_sigterm_ends_watch_with_exit_0(grace, tmp_path) -> None:
+    """`agentcore-probe watch -f FILE`: a cycle in flight is cut at once with no grace, and finishes
+    when the grace allows it; either way SIGTERM ends the loop with exit 0."""
+    scenario = tmp_path / "slow.yaml"
+    scenario.write_text(SCENARIO)
     with LatencyServer(latency_s=1.0) as url:
-        proc = subprocess.Popen([sys.executable, "-c", WATCHER, url, str(grace)], cwd=ROOT, stderr=subprocess.PIPE,
+        env = {**os.environ, "SLOW_GATEWAY_URL": url}
+        proc = subprocess.Popen([sys.executable, "-m", "probe", "watch", "-f", str(scenario), "--every", "0.2s",
+                                 "--grace", str(grace)], cwd=ROOT, env=env, stderr=subprocess.PIPE,
                                 stdout=subprocess.PIPE, text=True)
         lines: list[str] = []
         started = threading.Event()
