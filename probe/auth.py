@@ -26,7 +26,7 @@ import httpx2
 from probe.exchange import Recorder
 from probe.outcome import Exchange, Outcome
 from probe.redact import Redactor
-from probe.spec import AuthConfig, is_loopback_host, parse_gateway_url
+from probe.spec import AuthConfig, connected_host, is_loopback_host, origin, parse_gateway_url
 
 SIGV4_SERVICE = "bedrock-agentcore"
 TOKEN_BODY_CAP = 64 * 1024  # a token response is a few hundred bytes; more is not a token response
@@ -268,20 +268,22 @@ class AuthPlan:
         return None if g is None else (g.token_url, g.client_id, g.scope or "", g.resource or "", g.basic_digest)
 
 
-def build_auth(cfg: AuthConfig, redactor: Redactor, *, url: str) -> AuthPlan:
+def build_auth(cfg: AuthConfig, redactor: Redactor, *, url: str, connect_to: str | None = None) -> AuthPlan:
     """Read the secrets the config names and build the plan, or say in one line why not.
 
     `url` is the MCP endpoint: a secret is never sent in clear text to a host that is not
-    this machine, and a SigV4 region is read from an AgentCore gateway URL when not given.
+    this machine (the host really connected to: `connect_to` reroutes the endpoint's own
+    origin), and a SigV4 region is read from an AgentCore gateway URL when not given.
     """
+    route = (url, connect_to)
     _one_mode(cfg)
     if cfg.bearer_token_env or cfg.bearer_token_file:
-        _require_private_channel(url, "the MCP URL")
+        _require_private_channel(url, "the MCP URL", route)
         token = _bearer_token(cfg)
         redactor.add(token)
         return AuthPlan("bearer", BearerAuth(token))
     if _oauth_options(cfg):
-        return _build_oauth(cfg, redactor, url)
+        return _build_oauth(cfg, redactor, route)
     if cfg.sigv4:
         return _build_sigv4(cfg, redactor, url)
     return AuthPlan("none", None)
@@ -299,6 +301,8 @@ def _oauth_options(cfg: AuthConfig) -> list[str]:
         ("--oauth-client-id", cfg.oauth_client_id),
         ("--oauth-client-secret-env", cfg.oauth_client_secret_env),
         ("--oauth-scope", cfg.oauth_scope),
+        ("--oauth-resource", cfg.oauth_resource),
+        ("--oauth-discover", cfg.oauth_discover),
     ]
     return [flag for flag, value in pairs if value]
 
@@ -348,7 +352,7 @@ def _env_secret(name: str, flag: str) -> str:
     return value
 
 
-def _build_oauth(cfg: AuthConfig, redactor: Redactor, url: str) -> AuthPlan:
+def _build_oauth(cfg: AuthConfig, redactor: Redactor, route: tuple[str, str | None]) -> AuthPlan:
     missing = [
         flag for flag, value in (
             ("--oauth-token-url", cfg.oauth_token_url or cfg.oauth_discover),
@@ -358,22 +362,24 @@ def _build_oauth(cfg: AuthConfig, redactor: Redactor, url: str) -> AuthPlan:
     ]
     if missing:
         raise AuthConfigError(f"OAuth client credentials also need {', '.join(missing)}")
+    url = route[0]
     token_url = cfg.oauth_token_url or ""
     if token_url:
-        check_token_url(token_url, "--oauth-token-url")
-    _require_private_channel(url, "the MCP URL")
+        check_token_url(token_url, "--oauth-token-url", route)
+        redactor.add_url_secrets(token_url)  # its query values are secrets of the run too
+    _require_private_channel(url, "the MCP URL", route)
     secret = _env_secret(cfg.oauth_client_secret_env or "", "--oauth-client-secret-env")
     grant = ClientCredentials(token_url, cfg.oauth_client_id or "", secret, cfg.oauth_scope, redactor,
                               resource=cfg.oauth_resource)
     return AuthPlan("oauth2_client_credentials", ClientCredentialsAuth(grant), grant)
 
 
-def check_token_url(token_url: str, what: str) -> None:
+def check_token_url(token_url: str, what: str, route: tuple[str, str | None] = ("", None)) -> None:
     """An http(s) token endpoint, and never one that would carry the client secret in clear text."""
     parts = urlsplit(token_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise AuthConfigError(f"{what} must be an http(s) URL")
-    _require_private_channel(token_url, what)
+    _require_private_channel(token_url, what, route)
 
 
 def _build_sigv4(cfg: AuthConfig, redactor: Redactor, url: str) -> AuthPlan:
@@ -416,15 +422,16 @@ def _frozen_credentials(credentials: Any, redactor: Redactor) -> Any:
     return frozen
 
 
-def _require_private_channel(url: str, what: str) -> None:
-    """Refuse to send a credential in clear text anywhere but this machine."""
-    parts = urlsplit(url)
-    if parts.scheme.lower() != "http":
+def _require_private_channel(url: str, what: str, route: tuple[str, str | None] = ("", None)) -> None:
+    """Refuse to send a credential in clear text anywhere but this machine: judged on the host really
+    connected to (`--connect-to` reroutes the MCP endpoint's origin, and only that)."""
+    if urlsplit(url).scheme.lower() != "http":
         return
-    host = (parts.hostname or "").lower()
+    host = connected_host(url, route[0] or url, route[1])
     if is_loopback_host(host):
         return
-    raise AuthConfigError(f"{what} is plain http to {host or 'an unknown host'}: credentials need https")
+    via = f" (through --connect-to {route[1]})" if host != origin(url)[1] else ""
+    raise AuthConfigError(f"{what} is plain http to {host or 'an unknown host'}{via}: credentials need https")
 
 
 def _query_pair(item: str) -> tuple[str, str]:

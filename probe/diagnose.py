@@ -20,11 +20,46 @@ Diagnoses may also change the outcome when the evidence says the wire's word was
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from probe.diagnose_policy import Caller, policy_findings
 from probe.outcome import DIAGNOSED, Diagnosis, Outcome, RunResult
 from probe.spec import Probe
+
+T = TypeVar("T")
+
+def in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> Awaitable[T]:
+    """Run blocking AWS reads in a daemon thread: a cut run (--max-run-time, Ctrl-C) returns at once.
+
+    asyncio's own executor would be joined when the event loop closes, so a stalled endpoint
+    would hold the process until botocore's timeouts; a daemon thread is simply left behind.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def deliver(value: Any, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)
+
+    def work() -> None:
+        try:
+            value, error = fn(*args, **kwargs), None
+        except BaseException as exc:  # handed to the awaiting task, which decides
+            value, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
+            loop.call_soon_threadsafe(deliver, value, error)
+
+    threading.Thread(target=work, name="agentcore-probe-diagnose", daemon=True).start()
+    return future
+
 
 __all__ = ["DIAGNOSED", "Caller", "Findings", "diagnose", "engine_state", "iam_diagnosis"]
 
@@ -53,11 +88,11 @@ async def diagnose(probe: Probe, result: RunResult, caller: Caller | None = None
                 "(or use the gateway's own URL), or run `agentcore-probe iam check --gateway-id ID --region R`.",))])
         return Findings()
     if result.outcome is Outcome.POLICY_INTERNAL_FAILURE:
-        return Findings([await asyncio.to_thread(iam_diagnosis, target.gateway_id, target.region, target.profile)])
-    explained = await asyncio.to_thread(policy_findings, probe, result.outcome, caller, result.tools_partial)
+        return Findings([await in_thread(iam_diagnosis, target.gateway_id, target.region, target.profile)])
+    explained = await in_thread(policy_findings, probe, result.outcome, caller, result.tools_partial)
     found = Findings(list(explained.diagnoses), explained.outcome)
     if result.outcome is Outcome.EMPTY_TOOLS:
-        state = await asyncio.to_thread(engine_state, target.gateway_id, target.region, target.profile,
+        state = await in_thread(engine_state, target.gateway_id, target.region, target.profile,
                                         tools_permitted=explained.tools_permitted)
         found.diagnoses.insert(0, state)
     return found

@@ -25,7 +25,7 @@ import httpx2
 from probe.auth import AuthConfigError, AuthPlan, build_auth
 from probe.exchange import Recorder, new_client
 from probe.expect import judge
-from probe.outcome import DIAGNOSED, Detail, Judgement, Outcome, RunResult, Step, first_failure
+from probe.outcome import DIAGNOSED, Detail, Diagnosis, Judgement, Outcome, RunResult, Step, first_failure
 from probe.redact import Redactor
 from probe.retry import RetryPolicy, run_with_retries
 from probe.session import McpSession
@@ -166,11 +166,37 @@ class _Run:
             interrupted = stopper is not None and stopper in done
             self._cut(interrupted)
         result = self._result()
-        findings_outcome = await self._diagnose(result)
-        if findings_outcome is not None:
-            result.outcome = findings_outcome
+        if not result.interrupted:
+            await self._diagnose_within_bounds(result, stop)
         result.checks = judge(self.probe.expect, result)
         return result
+
+    async def _diagnose_within_bounds(self, result: RunResult, stop: asyncio.Event | None) -> None:
+        """The diagnose stage under the same bounds as the wire steps: what is left of --max-run-time, and stop."""
+        left = self.probe.max_run_time - (time.perf_counter() - self.t0)
+        work = asyncio.ensure_future(self._diagnose(result))
+        stopper = asyncio.ensure_future(stop.wait()) if stop is not None else None
+        try:
+            done, _ = await asyncio.wait({f for f in (work, stopper) if f is not None}, timeout=max(left, 0.0),
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for fut in (work, stopper):
+                if fut is not None and not fut.done():
+                    fut.cancel()
+            await asyncio.gather(*(f for f in (work, stopper) if f is not None), return_exceptions=True)
+        if work in done and not work.cancelled() and work.exception() is None:
+            if (corrected := work.result()) is not None:
+                result.outcome = corrected
+            return
+        if work in done and not work.cancelled():
+            raise work.exception()  # type: ignore[misc]  # a bug in the probe: let it be seen
+        interrupted = stopper is not None and stopper in done
+        why = ("interrupted" if interrupted else
+               f"cut at --max-run-time {self.probe.max_run_time:g}s") + " before AWS answered"
+        result.diagnoses.append(Diagnosis("diagnosis_cut", f"the diagnosis was {why}", (
+            f"The diagnosis (IAM check, policy explanation) was {why}: the outcome is the wire's alone. "
+            "Run `agentcore-probe iam check` for the role, or raise --max-run-time.",)))
+        result.interrupted = result.interrupted or interrupted
 
     async def _steps(self) -> RunResult | None:
         probe, target = self.probe, self.probe.target
@@ -180,7 +206,7 @@ class _Run:
         if auth_cfg.sigv4 and not auth_cfg.profile and target.profile:
             auth_cfg = dataclasses.replace(auth_cfg, profile=target.profile)
         try:
-            plan = build_auth(auth_cfg, self.redactor, url=target.url)
+            plan = build_auth(auth_cfg, self.redactor, url=target.url, connect_to=target.connect_to)
         except AuthConfigError as exc:
             return probe_error_result(target.url, str(exc), probe)
         self.caller_mode = plan.mode
@@ -188,7 +214,8 @@ class _Run:
             from probe.cedar.principal import bearer_claims
 
             self.caller_claims = bearer_claims(auth_cfg.bearer_token_env, auth_cfg.bearer_token_file)
-        recorder = Recorder(self.context.client(target), self.redactor, connect_to=target.connect_to)
+        recorder = Recorder(self.context.client(target), self.redactor, connect_to=target.connect_to,
+                            target_url=target.url)
         retry = RetryPolicy(retries=probe.retries, max_time_s=probe.max_retry_time, idempotent=probe.idempotent,
                             attempt_timeout_s=probe.timeout)
         session = self.session = McpSession(recorder, target.url, protocol_version=probe.protocol_version,
@@ -287,11 +314,13 @@ class _Run:
         if found is None:
             return step
         try:
-            check_token_url(found.token_endpoint, "the discovered token endpoint")
+            check_token_url(found.token_endpoint, "the discovered token endpoint",
+                            (self.probe.target.url, self.probe.target.connect_to))
         except AuthConfigError as exc:
             step.outcome, step.detail = Outcome.PROTOCOL_ERROR, Detail(message=str(exc), rule="oauth_discovery")
             return step
         grant.token_url = found.token_endpoint
+        self.redactor.add_url_secrets(found.token_endpoint)
         if grant.resource is None and found.resource:
             grant.resource = found.resource  # MCP clients send the resource indicator (RFC 8707)
         self.steps.append(step)

@@ -29,6 +29,7 @@ import httpx2
 from probe import __version__
 from probe.outcome import Exchange
 from probe.redact import Redactor
+from probe.spec import origin
 from probe.wire import media_type
 
 # Headers that explain an answer; everything else is noise in a report.
@@ -125,9 +126,10 @@ def new_client(*, max_connections: int = 20, verify: bool = True) -> httpx2.Asyn
     )
 
 
-def _route(url: str, connect_to: str | None) -> tuple[str, dict[str, str], dict[str, Any]]:
-    """Where to connect for `url`: like curl's --connect-to, the Host header and TLS name stay the URL's."""
-    if not connect_to:
+def _route(url: str, connect_to: str | None, target_url: str) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """Where to connect for `url`. Like curl's --connect-to, only requests to the target's own origin
+    are rerouted (a token endpoint elsewhere is not), and the Host header and TLS name stay the URL's."""
+    if not connect_to or origin(url) != origin(target_url):
         return url, {}, {}
     parts = urlsplit(url)
     netloc = parts.netloc.rpartition("@")[2]
@@ -138,10 +140,12 @@ def _route(url: str, connect_to: str | None) -> tuple[str, dict[str, str], dict[
 class Recorder:
     """Sends requests on one client and turns whatever happens into a (redacted, raw) Exchange pair."""
 
-    def __init__(self, client: httpx2.AsyncClient, redactor: Redactor, *, connect_to: str | None = None) -> None:
+    def __init__(self, client: httpx2.AsyncClient, redactor: Redactor, *, connect_to: str | None = None,
+                 target_url: str = "") -> None:
         self.client = client
         self.redactor = redactor
         self.connect_to = connect_to
+        self.target_url = target_url  # the origin --connect-to reroutes
 
     async def send(
         self,
@@ -166,7 +170,7 @@ class Recorder:
         at all (a notification's answer carries nothing the probe needs, and a server may hold
         it open), while a plain body is still read so that the connection can be reused.
         """
-        target, extra_headers, extensions = _route(url, self.connect_to)
+        target, extra_headers, extensions = _route(url, self.connect_to, self.target_url)
         req_headers = {**(headers or {}), **extra_headers}
         started = time.time()
         t0 = time.perf_counter()

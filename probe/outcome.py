@@ -59,6 +59,8 @@ EXIT_CODES: dict[Outcome, int] = {
 # `--expect` turns a run into an assertion; these two are the only codes it produces.
 EXIT_EXPECTATION_MET = 0
 EXIT_EXPECTATION_MISSED = 1
+# Stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it): the report is partial.
+EXIT_INTERRUPTED = 130
 
 MEANINGS: dict[Outcome, str] = {
     Outcome.OK: "listed tools, and the call (if asked) succeeded",
@@ -324,6 +326,8 @@ class RunResult:
         """The process's exit code for this result (scripts branch on it: see EXIT_CODES)."""
         if self.outcome is Outcome.PROBE_ERROR:
             return EXIT_CODES[Outcome.PROBE_ERROR]  # a usage error is never an expectation met or missed
+        if self.interrupted:
+            return EXIT_INTERRUPTED
         met = self.expectation_met
         if met is not None:
             return EXIT_EXPECTATION_MET if met else EXIT_EXPECTATION_MISSED

@@ -386,6 +386,14 @@ def _known_forms(secret: str) -> tuple[str, ...]:
     for b64 in (base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()):
         forms.add(b64)
         forms.add(b64.rstrip("="))
+    # JSON inside JSON: the views undo one level of escapes, so a secret a JSON encoder escaped
+    # once more (PHP's `\/`, every character as `\uXXXX`, a quote or backslash) is looked up
+    # in its once-escaped forms too.
+    forms.add(json.dumps(secret, ensure_ascii=True)[1:-1])
+    forms.add(json.dumps(secret, ensure_ascii=True)[1:-1].replace("/", "\\/"))
+    every = "".join(f"\\u{u:04x}" for u in (int.from_bytes(units[i:i + 2], "little")
+                                             for i in range(0, len(units), 2)))
+    forms.update({every, every.upper().replace("\\U", "\\u")})
     forms.discard("")
     return tuple(sorted(forms, key=lambda f: (-len(f), f)))
 

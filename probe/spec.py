@@ -75,6 +75,24 @@ def parse_gateway_url(url: str | None) -> tuple[str, str] | None:
     return (m["id"], m["region"]) if m else None
 
 
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the scheme's default port filled in: what `--connect-to` applies to."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return ("", "", None)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
+
+
+def connected_host(url: str, target_url: str, connect_to: str | None) -> str:
+    """The host a request to `url` really goes to: `--connect-to` reroutes the target's own origin only."""
+    if connect_to and origin(url) == origin(target_url):
+        return connect_to.rpartition(":")[0].strip("[]").lower()
+    return origin(url)[1]
+
+
 def check_region(region: str, name: str = "--region") -> str:
     if not REGION_PATTERN.match(region):
         raise SpecError(f"{name} {region!r} is not an AWS region name (like us-east-1)", field=name)
@@ -82,9 +100,10 @@ def check_region(region: str, name: str = "--region") -> str:
 
 
 def is_loopback_host(host: str) -> bool:
-    """127.0.0.0/8, ::1 and `localhost` (RFC 6761: it always resolves to loopback)."""
+    """127.0.0.0/8, ::1 and `localhost`. Not `*.localhost`: RFC 6761 asks resolvers to send it to
+    loopback, but a resolver that does not (this machine's, for one) sends it to DNS."""
     host = host.lower().strip("[]")
-    if host == "localhost" or host.endswith(".localhost"):
+    if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -132,6 +151,10 @@ def _number(value: Any, name: str, *, minimum: float, strict: bool, integer: boo
             maximum: float | None = None) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise SpecError(f"{name} must be a number, got {type(value).__name__}", field=name)
+    try:
+        float(value)
+    except OverflowError:
+        raise SpecError(f"{name} is far too large", field=name) from None
     if integer and not (isinstance(value, int) or float(value).is_integer()):
         raise SpecError(f"{name} must be a whole number", field=name)
     if not math.isfinite(value) or value < minimum or (strict and value == minimum) or (
@@ -141,6 +164,29 @@ def _number(value: Any, name: str, *, minimum: float, strict: bool, integer: boo
             bound = f"between {minimum:g} and {maximum:g}"
         raise SpecError(f"{name} must be a {'whole' if integer else 'finite'} number {bound}", field=name)
     return int(value) if integer else float(value)
+
+
+def _kind(value: Any, kinds: type | tuple[type, ...], name: str, what: str) -> None:
+    """Python callers get the same one-line error as a scenario file: the field, and what it should be."""
+    if not isinstance(value, kinds):
+        raise SpecError(f"{name} must be {what}, got {type(value).__name__}", field=name)
+
+
+def _optional_strings(obj: Any, names: tuple[str, ...], prefix: str = "") -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if value is not None:
+            _kind(value, str, prefix + name, "a string")
+
+
+def json_safe(value: Any, name: str) -> None:
+    """Call arguments must be JSON as MCP sends it: no NaN or infinity (`1e999`), no Python-only objects."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise SpecError(f"{name} cannot be sent as JSON ({exc})", field=name) from None
+    except RecursionError:
+        raise SpecError(f"{name} is nested too deeply", field=name) from None
 
 
 # -- auth, by reference ---------------------------------------------------------------------
@@ -166,6 +212,15 @@ class AuthConfig:
     sigv4: bool = False
     region: str | None = None
     profile: str | None = None
+
+    def __post_init__(self) -> None:
+        _optional_strings(self, ("bearer_token_env", "bearer_token_file", "oauth_token_url", "oauth_client_id",
+                                 "oauth_client_secret_env", "oauth_scope", "oauth_resource", "region", "profile"),
+                          "auth.")
+        for name in ("oauth_discover", "sigv4"):
+            _kind(getattr(self, name), bool, f"auth.{name}", "true or false")
+        if self.oauth_resource is not None:
+            check_url(self.oauth_resource, "--oauth-resource")
 
     @property
     def mode(self) -> str:
@@ -204,7 +259,10 @@ class Target:
     name: str | None = None  # the gateway's name in a scenario file
 
     def __post_init__(self) -> None:
+        _kind(self.url, str, "url", "a string")
         check_url(self.url)
+        _optional_strings(self, ("gateway_id", "region", "profile", "connect_to", "name"))
+        _kind(self.auth, AuthConfig, "auth", "an AuthConfig (references to where the secrets are)")
         parsed = parse_gateway_url(self.url)
         if parsed:
             object.__setattr__(self, "gateway_id", self.gateway_id or parsed[0])
@@ -213,8 +271,11 @@ class Target:
             raise SpecError(f"gateway id {self.gateway_id!r} is not a gateway id", field="gateway_id")
         if self.region is not None:
             check_region(self.region, "region")
-        if self.connect_to is not None and not _HOST_PORT.match(self.connect_to):
-            raise SpecError(f"connect_to {self.connect_to!r} must be HOST:PORT", field="connect_to")
+        if self.connect_to is not None:
+            m = _HOST_PORT.match(self.connect_to) if isinstance(self.connect_to, str) else None
+            if not m or not 0 < int(m["port"]) < 65536:
+                raise SpecError(f"connect_to {self.connect_to!r} must be HOST:PORT (a port from 1 to 65535)",
+                                field="connect_to")
 
     @property
     def display_url(self) -> str:
@@ -246,6 +307,7 @@ class Call:
         if not isinstance(self.arguments, Mapping):
             raise SpecError(f"call arguments must be an object, got {type(self.arguments).__name__}",
                             field="call.args")
+        json_safe(dict(self.arguments), "call.args")
 
     def to_dict(self) -> dict[str, Any]:
         return {"tool": self.tool, "args": dict(self.arguments)}
@@ -268,9 +330,30 @@ class Expect:
     policy_engine_mode: str | None = None  # "ENFORCE", "LOG_ONLY" or "NONE" (no engine attached)
 
     def __post_init__(self) -> None:
+        outcomes = self.outcomes
+        if not (isinstance(outcomes, tuple) and all(isinstance(o, Outcome) for o in outcomes)):
+            # Names are accepted as a convenience ("ok", ["ok", "empty_tools"]); anything else is refused.
+            object.__setattr__(self, "outcomes", parse_outcomes(list(outcomes) if isinstance(outcomes, tuple)
+                                                                else outcomes, "expect") if outcomes else ())
         if Outcome.PROBE_ERROR in self.outcomes:
             raise SpecError("probe_error cannot be expected: it is the probe's own usage error (exit 2)",
                             field="expect")
+        for name in ("tools_include", "tools_exclude", "tools_exact"):
+            value = getattr(self, name)
+            if value is None and name == "tools_exact":
+                continue
+            if isinstance(value, str) or not isinstance(value, list | tuple) or not all(
+                    isinstance(t, str) for t in value):
+                raise SpecError(f"expect.{name} must be a list of tool names", field=f"expect.{name}")
+            object.__setattr__(self, name, tuple(value))
+        for name in ("latency_degraded_ms", "latency_fail_ms"):
+            if getattr(self, name) is not None:
+                _number(getattr(self, name), f"expect.{name}", minimum=0, strict=True)
+        if self.result_contains is not None:
+            _kind(self.result_contains, str, "expect.result_contains", "a string")
+        if self.policy_engine_mode is not None and self.policy_engine_mode not in ("ENFORCE", "LOG_ONLY", "NONE"):
+            raise SpecError("expect.policy_engine_mode must be ENFORCE, LOG_ONLY or NONE",
+                            field="expect.policy_engine_mode")
 
     @property
     def empty(self) -> bool:
@@ -319,6 +402,14 @@ class Probe:
     name: str | None = None
 
     def __post_init__(self) -> None:
+        _kind(self.target, Target, "target", "a Target")
+        if self.call is not None:
+            _kind(self.call, Call, "call", "a Call (tool and arguments)")
+        _kind(self.expect, Expect, "expect", "an Expect")
+        for name in ("idempotent", "diagnose"):
+            _kind(getattr(self, name), bool, name, "true or false")
+        if self.name is not None:
+            _kind(self.name, str, "name", "a string")
         _number(self.timeout, "timeout", minimum=0, strict=True)
         _number(self.max_retry_time, "max_retry_time", minimum=0, strict=False)
         _number(self.max_run_time, "max_run_time", minimum=0, strict=True)

@@ -15,10 +15,19 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from probe.outcome import Outcome, RunResult
-from probe.spec import AuthConfig, Call, Expect, Probe, SpecError, Target, parse_arguments, parse_outcomes
+from probe.outcome import EXIT_INTERRUPTED, Outcome, RunResult
+from probe.spec import (
+    AuthConfig,
+    Call,
+    Expect,
+    Probe,
+    SpecError,
+    Target,
+    display_url,
+    parse_arguments,
+    parse_outcomes,
+)
 
-EXIT_INTERRUPTED = 130
 T = TypeVar("T")
 
 
@@ -110,7 +119,8 @@ def command_for(probe: Probe) -> list[str]:
     for key, value in t.auth.to_dict().items():
         if key == "region" and value == t.region:
             continue
-        argv += [f"--{key.replace('_', '-')}"] + ([] if value is True else [str(value)])
+        shown = display_url(value) if key in ("oauth_token_url", "oauth_resource") else str(value)
+        argv += [f"--{key.replace('_', '-')}"] + ([] if value is True else [shown])
     if probe.call:
         argv += ["--call", probe.call.tool]
         if probe.call.arguments:

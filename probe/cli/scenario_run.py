@@ -16,10 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from probe.outcome import Outcome, RunResult
+from probe.outcome import EXIT_INTERRUPTED, Outcome, RunResult
 from probe.spec import Probe
 
-EXIT_INTERRUPTED = 130
 _URL_ONLY = (("call", "--call"), ("args", "--args"), ("expect", "--expect"))
 
 

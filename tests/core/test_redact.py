@@ -340,3 +340,16 @@ def test_a_megabyte_of_near_misses_is_redacted_in_linear_time(fragment: str) -> 
     with hang_guard(20):
         out = r.text(text)
     assert "tok-secret-value-77" not in out
+
+
+@pytest.mark.parametrize("wrap", [
+    lambda s: json.dumps({"text": '{"t":"' + s.replace("/", "\\/") + '"}'}),  # PHP's json_encode, inside JSON
+    lambda s: json.dumps({"text": "".join(f"\\u{ord(c):04x}" for c in s)}),
+    lambda s: json.dumps({"text": "".join(f"\\u{ord(c):04X}" for c in s)}),
+    lambda s: json.dumps({"body": json.dumps({"token": s}, ensure_ascii=True).replace("/", "\\/")}),
+])
+def test_a_secret_escaped_as_json_inside_json(wrap):
+    secret = "s3cr3t/T0KEN+abcdef123456"
+    out = Redactor([secret]).text(wrap(secret))
+    assert "s3cr3t" not in out and "\\u0073\\u0033" not in out.lower()
+    assert "[REDACTED]" in out and json.loads(out)
