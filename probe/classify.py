@@ -388,9 +388,11 @@ def rule_jsonrpc_version(a: Answer) -> Judgement | None:
         said = "has no jsonrpc member"
     elif a.response["jsonrpc"] != "2.0":
         said = f"says \"jsonrpc\": {brief(a.response['jsonrpc'], 40)}"
+    elif "result" in a.response and "error" in a.response:
+        said = "carries both a result and an error"  # a response is one or the other (JSON-RPC 2.0, 5)
     else:
         return None
-    message = f"the answer {said}; JSON-RPC 2.0 requires \"jsonrpc\": \"2.0\" (the MCP SDK refuses anything else)"
+    message = f"the answer {said}; JSON-RPC 2.0 requires \"jsonrpc\": \"2.0\" and one of result or error"
     return Judgement(Outcome.PROTOCOL_ERROR, _base_detail(a, message=message), HINTS["protocol_error"])
 
 

@@ -118,34 +118,45 @@ class McpSession:
         async def attempt(n: int) -> Attempt:
             deadline = time.monotonic() + self.timeout
             posted = await self._post(method, self._message(method, params), n)
-            posted = await self._resume(method, posted, n, deadline)
+            posted, why = await self._resume(method, posted, n, deadline)
             last[:] = [posted]
-            return posted.record, self._redacted(classify(method, posted.raw))
+            judgement = classify(method, posted.raw)
+            if why and judgement.outcome is not Outcome.OK:
+                # Say that the answer was owed on a resumed stream, not that the URL is wrong.
+                judgement = Judgement(judgement.outcome, dataclasses.replace(
+                    judgement.detail, message=f"{why} ({judgement.detail.message})", rule="sse_resumption"),
+                    "The server ended its event stream before the answer and did not let the probe resume it "
+                    "(Streamable HTTP resumability, GET with Last-Event-ID): a server-side fault.")
+            return posted.record, self._redacted(judgement)
 
         return await run_with_retries(method, attempt, self.retry), last[0]
 
-    async def _resume(self, method: str, posted: Posted, attempt: int, deadline: float) -> Posted:
+    async def _resume(self, method: str, posted: Posted, attempt: int, deadline: float) -> tuple[Posted, str | None]:
         """Reconnect to an event stream the server closed before the answer (Streamable HTTP resumability).
 
         The server may end the response stream after an event with an `id`; the client then
         GETs the endpoint with `Last-Event-ID`, after the stream's `retry` delay, to receive
-        the rest. Bounded by the request's own deadline; each reconnection is recorded.
+        the rest. Bounded by the request's own deadline; each reconnection is recorded. The
+        second value says why the answer is still missing when resuming did not bring it.
         """
         rpc_id = posted.raw.rpc_id
+        resumed = 0
         for _ in range(MAX_RESUMPTIONS):
             raw = posted.raw
             if raw.status != 200 or media_type(raw.headers.get("content-type")) != "text/event-stream":
-                return posted
+                return posted, (f"resuming the event stream failed: GET with Last-Event-ID answered HTTP "
+                                f"{raw.status}" if resumed and raw.status is not None else None)
             decoded = decode_body(raw.headers.get("content-type"), raw.body)
             if decoded.response_for(rpc_id) is not None or decoded.problem or raw.body_truncated or raw.error:
-                return posted
+                return posted, None
             last_id, retry_ms = stream_position(raw.body)
             if last_id is None:
-                return posted
+                return posted, None
             wait = (retry_ms if retry_ms is not None else DEFAULT_RETRY_MS) / 1000
             left = deadline - time.monotonic()
             if left <= wait:
-                return posted
+                return posted, (f"the server closed the event stream before the answer and asked to reconnect "
+                                f"after {wait:g} s, beyond the request's deadline (--timeout)")
             await asyncio.sleep(wait)
             headers = {"accept": "text/event-stream", "last-event-id": last_id}
             if self.protocol_version != "2025-03-26":
@@ -157,7 +168,8 @@ class McpSession:
                 auth=self.auth, rpc_method=method, rpc_id=rpc_id, attempt=attempt, done=_answered_check(rpc_id),
             )
             self.current.append(posted.record)
-        return posted
+            resumed += 1
+        return posted, f"the event stream was resumed {resumed} times without the answer arriving"
 
     def _redacted(self, j: Judgement) -> Judgement:
         """Decoded JSON can unescape a secret the raw-text redaction could not see (`\\u0041`)."""

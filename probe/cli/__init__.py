@@ -48,7 +48,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     sc.add_argument("-f", "--file", dest="files", action="extend", nargs="+", metavar="FILE",
                     help="run every probe of these scenario files (see `validate`)")
     sc.add_argument("--only", action="append", metavar="NAME", help="with -f: run only this probe (repeatable)")
-    sc.add_argument("--concurrency", type=int, default=20, metavar="N",
+    sc.add_argument("--concurrency", type=int, default=None, metavar="N",
                     help="with -f: at most N probes at once (default 20)")
     sc.add_argument("--junit", metavar="PATH", help="with -f: also write a JUnit XML report here")
     sc.add_argument("--lab", action="store_true",

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from probe.outcome import Outcome, RunResult
+from probe.report.escape import terminal_safe
 
 MAX_REPORT_BYTES = 64 * 1024 * 1024
 
@@ -45,7 +46,7 @@ def load_report(source: str) -> RunResult:
         raise ValueError(f"{source}: not an agentcore-probe report (no outcome and url)")
     try:
         return RunResult.from_dict(data)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError, RecursionError) as exc:
         raise ValueError(f"{source}: not a report this probe can read ({type(exc).__name__}: {exc})") from None
 
 
@@ -71,12 +72,20 @@ def main(ns: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         sys.stderr.write(f"agentcore-probe: error: {' '.join(str(exc).split())[:400]}\n")
         return 2
-    result, changes = rejudge(saved)
+    # A report is input from anywhere (a support case, a colleague): whatever shape it has, the answer is
+    # a report or one line, never a traceback. Its text is escaped like any server's text.
+    try:
+        result, changes = rejudge(saved)
+        text = render(result, fmt=ns.format, color=use_color(sys.stdout, no_color=ns.no_color), verbose=ns.verbose)
+    except Exception as exc:  # a malformed report, described in one line
+        shown = terminal_safe(f"{type(exc).__name__}: {exc}")[:300]
+        where = terminal_safe(ns.report)
+        sys.stderr.write(f"agentcore-probe: error: {where}: not a report this probe can show ({shown})\n")
+        return 2
     if not any(s.exchanges for s in saved.steps) and saved.outcome is not Outcome.PROBE_ERROR:
         sys.stderr.write("agentcore-probe: note: the report has no transcript (write it with -v --format json); "
                          "its saved verdicts are shown as they were\n")
     for line in changes:
-        sys.stderr.write(f"agentcore-probe: replay: {line}\n")
-    sys.stdout.write(render(result, fmt=ns.format, color=use_color(sys.stdout, no_color=ns.no_color),
-                            verbose=ns.verbose))
+        sys.stderr.write(f"agentcore-probe: replay: {terminal_safe(line)}\n")
+    sys.stdout.write(text)
     return result.exit_code

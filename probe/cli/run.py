@@ -64,14 +64,33 @@ def probe_from_args(ns: argparse.Namespace) -> Probe:
             raise SpecError("--args needs --call TOOL", field="--args")
         target = Target(url=ns.url, gateway_id=ns.gateway_id, region=ns.region, auth=auth_config_from_args(ns),
                         profile=ns.profile, connect_to=getattr(ns, "connect_to", None))
-        call = Call(ns.call, parse_arguments(ns.args)) if ns.call else None
-        expect = Expect(outcomes=parse_outcomes(ns.expect)) if ns.expect else Expect()
+        for problem in _stray_options(ns):
+            raise SpecError(problem, field="options")
+        call = Call(ns.call, parse_arguments(ns.args)) if ns.call is not None else None
+        expect = Expect(outcomes=parse_outcomes(ns.expect)) if ns.expect is not None else Expect()
         return Probe(target=target, call=call, expect=expect, timeout=ns.timeout, retries=ns.retries,
                      max_retry_time=ns.max_retry_time, max_pages=ns.max_pages,
                      max_run_time=getattr(ns, "max_run_time", 120.0), protocol_version=ns.protocol_version,
                      idempotent=ns.idempotent, diagnose=not ns.no_iam)
     except SpecError as exc:
         raise SpecError(_in_flag_words(str(exc), exc.field), field=exc.field) from None
+
+
+def _stray_options(ns: argparse.Namespace) -> list[str]:
+    """Options that mean nothing with a single URL, or without the option they refine: said, not ignored."""
+    problems = []
+    for attr, flag in (("junit", "--junit"), ("only", "--only"), ("concurrency", "--concurrency"), ("lab", "--lab")):
+        value = getattr(ns, attr, None)
+        if value is not None and value is not False:
+            problems.append(f"{flag} applies to scenario files (-f FILE), not to a single URL")
+    if getattr(ns, "zip", False) and not getattr(ns, "bundle", None):
+        problems.append("--zip needs --bundle DIR")
+    wait = getattr(ns, "telemetry_wait", None)
+    if wait not in (None, 0, 0.0) and not getattr(ns, "bundle", None):
+        problems.append("--telemetry-wait needs --bundle DIR")
+    if wait is not None and not (isinstance(wait, int | float) and 0 <= wait <= 3600):
+        problems.append("--telemetry-wait must be between 0 and 3600 seconds")
+    return problems
 
 
 def _in_flag_words(message: str, field: str | None) -> str:

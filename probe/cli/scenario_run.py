@@ -36,6 +36,8 @@ def main(ns: argparse.Namespace) -> int:
     for attr, flag in _URL_ONLY:
         if getattr(ns, attr, None):
             return error(f"{flag} applies to a URL; with -f the scenario file says what to call and expect")
+    if ns.concurrency is None:
+        ns.concurrency = 20
     if ns.concurrency < 1:
         return error("--concurrency must be at least 1")
     from probe.scenario import ScenarioError, load
