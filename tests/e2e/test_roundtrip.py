@@ -154,3 +154,26 @@ def test_python_api_is_the_small_public_surface(lab, gateways) -> None:
     target = probe.Target(lab.gateway_url(gateways["plain"].gateway_id))
     results = asyncio.run(probe.run_many([probe.Probe(target), probe.Probe(target, Call("RefundTarget___nope"))]))
     assert [r.outcome for r in results] == [probe.Outcome.OK, probe.Outcome.TOOL_MISSING]
+
+
+def test_server_error_and_probe_error_reports_round_trip(schema, capsys, tmp_path) -> None:
+    from tests.hostile import servers as hostile
+
+    body = b'{"jsonrpc": "2.0", "id": 1, "error": {"code": -32603, "message": "internal"}}'
+    with hostile.serve(hostile.fixed("500 Internal Server Error", "application/json", body)) as url:
+        code = main(["run", url, "-v", "--format", "json", "--retries", "0", "--no-iam"])
+    out = capsys.readouterr().out
+    assert code == 60
+    code_usage = main(["run", "http://127.0.0.1:1/mcp", "--timeout", "0", "--format", "json"])
+    usage_out = capsys.readouterr().out
+    assert code_usage == 2
+    for text, expected, exit_code in ((out, "server_error", 60), (usage_out, "probe_error", 2)):
+        report = json.loads(text)
+        jsonschema.validate(report, schema)
+        result = RunResult.from_dict(report)
+        assert (result.outcome.value, result.exit_code) == (expected, exit_code)
+        assert RunResult.from_dict(result.to_dict(verbose=True)) == result
+        path = tmp_path / f"{expected}.json"
+        path.write_text(text)
+        assert main(["replay", str(path), "--format", "json"]) == exit_code
+        assert json.loads(capsys.readouterr().out)["outcome"] == expected
