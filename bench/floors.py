@@ -9,6 +9,11 @@ latency). Contenders, interleaved so machine noise hits each alike:
   - httpx2 floor: a bare httpx2.AsyncClient script (the least this project's own stack can do);
   - agentcore-probe run URL --call Bench___echo --no-iam.
 Prints medians and the ratios measured in this one run; asserts nothing.
+
+The project's bytecode is compiled first (`compileall`), as `pip install` does for a real
+install: where PYTHONDONTWRITEBYTECODE is set (as on these machines), an editable checkout
+would otherwise recompile every module of the probe on every start, which no installed
+probe does, while the floors import only precompiled stdlib and site-packages modules.
 """
 
 from __future__ import annotations
@@ -82,6 +87,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=15)
     args = ap.parse_args()
+    import compileall
+
+    compileall.compile_dir(str(REPO / "probe"), quiet=1, force=False)
     with tempfile.TemporaryDirectory() as tmp, LatencyServer(latency_s=0.0) as url:
         stdlib, httpx2 = Path(tmp, "stdlib_floor.py"), Path(tmp, "httpx2_floor.py")
         stdlib.write_text(STDLIB)

@@ -29,7 +29,7 @@ from probe.outcome import DIAGNOSED, Detail, Diagnosis, Judgement, Outcome, RunR
 from probe.redact import Redactor
 from probe.retry import RetryPolicy, run_with_retries
 from probe.session import McpSession
-from probe.spec import Probe, Target
+from probe.spec import Probe, origin
 
 DEFAULT_CONCURRENCY = 20
 TOKEN_REUSE_MARGIN_S = 60.0  # a cached token is not used within this long of its expiry
@@ -42,7 +42,7 @@ class Context:
 
     def __init__(self, *, concurrency: int = DEFAULT_CONCURRENCY) -> None:
         self.concurrency = max(1, concurrency)
-        self._clients: dict[tuple[str, str | None], httpx2.AsyncClient] = {}
+        self._clients: dict[tuple[str, str, int | None], httpx2.AsyncClient] = {}
         self._tokens: dict[tuple[str, ...], tuple[str, float]] = {}
         self._token_locks: dict[tuple[str, ...], asyncio.Lock] = {}
 
@@ -52,14 +52,13 @@ class Context:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    def client(self, target: Target) -> httpx2.AsyncClient:
-        """One client per origin (and --connect-to): the probes of a target reuse its connections."""
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(target.url)
-        key = (f"{parts.scheme}://{parts.netloc}".lower(), target.connect_to)
+    def client(self, url: str) -> httpx2.AsyncClient:
+        """One client per origin: the probes of a gateway reuse its connections, and a plain-http origin
+        (the lab, a tunnel) never pays for loading the CA bundle, which only TLS needs."""
+        scheme, host, port = origin(url)
+        key = (scheme, host, port)
         if key not in self._clients:
-            self._clients[key] = new_client(max_connections=self.concurrency)
+            self._clients[key] = new_client(max_connections=self.concurrency, verify=scheme != "http")
         return self._clients[key]
 
     def cached_token(self, key: tuple[str, ...]) -> str | None:
@@ -214,7 +213,7 @@ class _Run:
             from probe.cedar.principal import bearer_claims
 
             self.caller_claims = bearer_claims(auth_cfg.bearer_token_env, auth_cfg.bearer_token_file)
-        recorder = Recorder(self.context.client(target), self.redactor, connect_to=target.connect_to,
+        recorder = Recorder(self.context.client, self.redactor, connect_to=target.connect_to,
                             target_url=target.url)
         retry = RetryPolicy(retries=probe.retries, max_time_s=probe.max_retry_time, idempotent=probe.idempotent,
                             attempt_timeout_s=probe.timeout)

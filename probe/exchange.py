@@ -140,9 +140,11 @@ def _route(url: str, connect_to: str | None, target_url: str) -> tuple[str, dict
 class Recorder:
     """Sends requests on one client and turns whatever happens into a (redacted, raw) Exchange pair."""
 
-    def __init__(self, client: httpx2.AsyncClient, redactor: Redactor, *, connect_to: str | None = None,
-                 target_url: str = "") -> None:
-        self.client = client
+    def __init__(self, client: httpx2.AsyncClient | Callable[[str], httpx2.AsyncClient], redactor: Redactor, *,
+                 connect_to: str | None = None, target_url: str = "") -> None:
+        # One client, or a function giving the client for a URL's origin (the engine's Context).
+        self.client_for = client if callable(client) and not isinstance(client, httpx2.AsyncClient) \
+            else (lambda _url: client)
         self.redactor = redactor
         self.connect_to = connect_to
         self.target_url = target_url  # the origin --connect-to reroutes
@@ -184,9 +186,10 @@ class Recorder:
         sent_headers: Mapping[str, str] = req_headers
         try:
             async with asyncio.timeout(timeout):
-                request = self.client.build_request(method, target, content=content.encode() if content else None,
+                client = self.client_for(url)
+                request = client.build_request(method, target, content=content.encode() if content else None,
                                                     headers=req_headers, extensions=extensions or None)
-                response = await self.client.send(request, auth=auth, stream=True)
+                response = await client.send(request, auth=auth, stream=True)
                 try:
                     sent_headers = response.request.headers
                     status = response.status_code

@@ -304,7 +304,37 @@ def _lazy(module: str, func: str) -> Callable[[argparse.Namespace], int]:
     return handler
 
 
-def build_parser() -> argparse.ArgumentParser:
+COMMANDS: tuple[tuple[str, Callable[[argparse._SubParsersAction], None]], ...] = (
+    ("run", _add_run), ("validate", _add_validate), ("replay", _add_replay), ("report", _add_report),
+    ("iam", _add_iam), ("policy", _add_policy), ("lab", _add_lab), ("demo", _add_demo), ("watch", _add_watch),
+    ("serve", _add_serve), ("discover", _add_discover),
+)
+
+
+class _Sink:
+    """Stands in for a parser whose options are not needed this time: every call is accepted and ignored."""
+
+    def __getattr__(self, name: str) -> _Sink:
+        return self
+
+    def __call__(self, *args: object, **kwargs: object) -> _Sink:
+        return self
+
+
+class _Stubs:
+    """Registers a command by name and help only: building every command's options costs more start-up
+    time than the run it serves (argparse looks up translations for each), and one command runs at a time."""
+
+    def __init__(self, sub: argparse._SubParsersAction) -> None:
+        self.sub = sub
+
+    def add_parser(self, name: str, **kwargs: object) -> _Sink:
+        self.sub.add_parser(name, help=kwargs.get("help"))
+        return _Sink()
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with `only`, that command's options in full and the others by name."""
     from probe import __version__
 
     parser = _Parser(
@@ -312,25 +342,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Does this AgentCore Gateway really work end to end over MCP? If not, why, and how to fix it.",
     )
     parser.add_argument("--version", action="version", version=f"agentcore-probe {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True,
-                                metavar="{run,validate,replay,report,iam,policy,lab,demo,watch,serve,discover}",
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{" + ",".join(n for n, _ in COMMANDS) + "}",
                                 parser_class=_Parser)
-    _add_run(sub)
-    _add_validate(sub)
-    _add_replay(sub)
-    _add_report(sub)
-    _add_iam(sub)
-    _add_policy(sub)
-    _add_lab(sub)
-    _add_demo(sub)
-    _add_watch(sub)
-    _add_serve(sub)
-    _add_discover(sub)
+    for name, add in COMMANDS:
+        add(sub if only is None or name == only else _Stubs(sub))  # type: ignore[arg-type]
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ns = build_parser().parse_args(argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in args if not a.startswith("-")), None)
+    ns = build_parser(command if command in dict(COMMANDS) else None).parse_args(args)
     try:
         return ns.handler(ns)
     except KeyboardInterrupt:
