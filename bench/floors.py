@@ -20,16 +20,17 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.support.latency_server import LatencyServer  # noqa: E402
+
+sys.path.insert(0, str(REPO / "bench"))
+from startup import timed  # noqa: E402  (one way to time a whole process, shared with bench/startup.py)
 
 STDLIB = r'''
 import http.client, json, sys
@@ -72,15 +73,6 @@ async def main(url):
         assert out["result"]["isError"] is False
 asyncio.run(main(sys.argv[1]))
 '''
-
-
-def timed(argv: list[str]) -> float:
-    t0 = time.perf_counter()
-    proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
-    elapsed = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise SystemExit(f"{argv[:3]} failed ({proc.returncode}): {proc.stderr.decode()[-400:]}")
-    return elapsed
 
 
 def main() -> int:

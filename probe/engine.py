@@ -17,8 +17,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Coroutine, Iterable, Sequence
+from typing import Any, TypeVar
 
 import httpx2
 
@@ -31,6 +31,7 @@ from probe.retry import RetryPolicy, run_with_retries
 from probe.session import McpSession
 from probe.spec import Probe, origin
 
+T = TypeVar("T")
 DEFAULT_CONCURRENCY = 20
 TOKEN_REUSE_MARGIN_S = 60.0  # a cached token is not used within this long of its expiry
 TOKEN_DEFAULT_LIFETIME_S = 300.0  # reuse for this long when the endpoint does not say (`expires_in`)
@@ -142,27 +143,11 @@ class _Run:
         self.t0 = time.perf_counter()
 
     async def execute(self, stop: asyncio.Event | None) -> RunResult:
-        work = asyncio.ensure_future(self._steps())
-        waiters: set[asyncio.Future[Any]] = {work}
-        stopper = asyncio.ensure_future(stop.wait()) if stop is not None else None
-        if stopper is not None:
-            waiters.add(stopper)
-        try:
-            done, _ = await asyncio.wait(waiters, timeout=self.probe.max_run_time,
-                                         return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for fut in (work, stopper):
-                if fut is not None and not fut.done():
-                    fut.cancel()
-            await asyncio.gather(*(f for f in (work, stopper) if f is not None), return_exceptions=True)
-        if work in done and not work.cancelled() and work.exception() is None:
-            result: RunResult | None = work.result()
-            if result is not None and result.outcome is Outcome.PROBE_ERROR:
-                return result
-        elif work in done and not work.cancelled() and work.exception() is not None:
-            raise work.exception()  # type: ignore[misc]  # a bug in the probe: let it be seen
+        finished, value, interrupted = await _bounded(self._steps(), stop, self.probe.max_run_time)
+        if finished:
+            if value is not None and value.outcome is Outcome.PROBE_ERROR:
+                return value
         else:
-            interrupted = stopper is not None and stopper in done
             self._cut(interrupted)
         result = self._result()
         if not result.interrupted:
@@ -173,23 +158,11 @@ class _Run:
     async def _diagnose_within_bounds(self, result: RunResult, stop: asyncio.Event | None) -> None:
         """The diagnose stage under the same bounds as the wire steps: what is left of --max-run-time, and stop."""
         left = self.probe.max_run_time - (time.perf_counter() - self.t0)
-        work = asyncio.ensure_future(self._diagnose(result))
-        stopper = asyncio.ensure_future(stop.wait()) if stop is not None else None
-        try:
-            done, _ = await asyncio.wait({f for f in (work, stopper) if f is not None}, timeout=max(left, 0.0),
-                                         return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for fut in (work, stopper):
-                if fut is not None and not fut.done():
-                    fut.cancel()
-            await asyncio.gather(*(f for f in (work, stopper) if f is not None), return_exceptions=True)
-        if work in done and not work.cancelled() and work.exception() is None:
-            if (corrected := work.result()) is not None:
+        finished, corrected, interrupted = await _bounded(self._diagnose(result), stop, max(left, 0.0))
+        if finished:
+            if corrected is not None:
                 result.outcome = corrected
             return
-        if work in done and not work.cancelled():
-            raise work.exception()  # type: ignore[misc]  # a bug in the probe: let it be seen
-        interrupted = stopper is not None and stopper in done
         why = ("interrupted" if interrupted else
                f"cut at --max-run-time {self.probe.max_run_time:g}s") + " before AWS answered"
         result.diagnoses.append(Diagnosis("diagnosis_cut", f"the diagnosis was {why}", (
@@ -368,6 +341,29 @@ class _Run:
         findings = await diagnose(self.probe, result, Caller(self.caller_mode, self.caller_claims))
         result.diagnoses.extend(findings.diagnoses)
         return findings.outcome
+
+
+async def _bounded(work: Coroutine[Any, Any, T], stop: asyncio.Event | None,
+                   timeout: float) -> tuple[bool, T | None, bool]:
+    """Run `work` until it ends, `timeout` passes or `stop` is set: (finished, its value, stopped).
+
+    A bug in the probe (an exception from `work`) is raised, not hidden as a cut.
+    """
+    task = asyncio.ensure_future(work)
+    stopper = asyncio.ensure_future(stop.wait()) if stop is not None else None
+    both = [f for f in (task, stopper) if f is not None]
+    try:
+        done, _ = await asyncio.wait(both, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for fut in both:
+            if not fut.done():
+                fut.cancel()
+        await asyncio.gather(*both, return_exceptions=True)
+    if task in done and not task.cancelled():
+        if (error := task.exception()) is not None:
+            raise error
+        return True, task.result(), False
+    return False, None, stopper is not None and stopper in done
 
 
 def probe_error_result(url: str, message: str, probe: Probe | None = None) -> RunResult:
