@@ -305,6 +305,9 @@ class _Run:
         why = "the run was interrupted" if interrupted else \
             f"the run exceeded --max-run-time {self.probe.max_run_time:g}s"
         exchanges = list(self.session.current) if self.session is not None else []
+        if self.current == "tools/list" and self.session is not None and self.session.listing:
+            self.tools = list(dict.fromkeys(self.redactor.text(n) for n in self.session.listing))
+            self.tools_partial = True  # what the pages before the cut listed
         hint = None if interrupted else ("Raise --max-run-time, or lower --max-pages, --retries or --timeout: "
                                          "the run as a whole took too long.")
         self.steps.append(Step(method=self.current if self.current != "start" else "run",

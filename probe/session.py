@@ -66,6 +66,7 @@ class McpSession:
         self.server_info: dict[str, Any] = {}
         self.raw_tools: list[str] = []  # tool names as the server sent them (protocol state, never printed)
         self.current: list[Exchange] = []  # the exchanges of the step in progress (a cut run still shows them)
+        self.listing: list[str] = []  # tool names listed so far by the page walk in progress
         self._ids = itertools.count(1)
 
     # -- plumbing -------------------------------------------------------------------------
@@ -248,6 +249,7 @@ class McpSession:
         started = self.begin()
         attempts_all: list[Attempt] = []
         names: list[str] = []
+        self.listing = names  # the names so far, for a run cut in the middle of the walk
         cursor: str | None = None
         seen: set[str] = set()
         for page in range(1, max_pages + 1):

@@ -355,6 +355,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = build_parser(command if command in dict(COMMANDS) else None).parse_args(args)
     try:
         return ns.handler(ns)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # before the run's own signal handling was in place (while importing)
         sys.stderr.write("agentcore-probe: interrupted\n")
+        if getattr(ns, "command", None) == "run" and getattr(ns, "format", None) == "json" and ns.url:
+            _interrupted_report(ns.url)  # a scheduler reading stdout still gets a report
         return 130
+
+
+def _interrupted_report(url: str) -> None:
+    from probe.outcome import Detail, RunResult, Step
+    from probe.report.json import dumps
+    from probe.spec import display_url
+
+    step = Step("start", Outcome.TRANSPORT_ERROR,
+                detail=Detail(message="the run was interrupted before it started", rule="run_cut"))
+    result = RunResult(url=display_url(url), protocol_version="", outcome=Outcome.TRANSPORT_ERROR, steps=[step],
+                       interrupted=True)
+    sys.stdout.write(dumps(result.to_dict(verbose=False)))

@@ -306,3 +306,40 @@ def test_initialized_is_retried_on_a_connection_the_server_just_closed(capsys) -
     sends = [e for e in report["steps"][0]["exchanges"] if e["rpc_method"] == "notifications/initialized"]
     assert [e["status"] for e in sends] == [None, 202]  # the first send found the connection closed
     assert sends[0]["error"] in ("remote_protocol", "connection_lost") and sends[1]["attempt"] == 2
+
+
+def test_ctrl_c_before_the_run_started_still_prints_json(capsys, monkeypatch) -> None:
+    """Ctrl-C while the command is still importing its modules: no traceback, a report, exit 130."""
+    import probe.cli.run
+
+    def interrupted(ns):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(probe.cli.run, "main", interrupted)
+    assert main(["run", "http://127.0.0.1:1/mcp?api_key=abcdef123", "--format", "json"]) == 130
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    assert (report["interrupted"], report["exit_code"], report["outcome"]) == (True, 130, "transport_error")
+    assert "abcdef123" not in out and err == "agentcore-probe: interrupted\n"
+
+
+def test_a_run_cut_in_the_middle_of_the_page_walk_keeps_the_pages_it_read(capsys) -> None:
+    pages: list[int] = []
+
+    def paging(sock, request) -> None:
+        message = json.loads(request.partition(b"\r\n\r\n")[2] or b"{}")
+        if message.get("method") == "tools/list":
+            pages.append(1)
+            if len(pages) > 1:
+                time.sleep(8)  # the second page never comes in time
+            body = {"jsonrpc": "2.0", "id": message["id"],
+                    "result": {"tools": [{"name": "T___first", "inputSchema": {}}], "nextCursor": "p2"}}
+            sock.sendall(servers.respond("200 OK", "application/json", json.dumps(body).encode()))
+            return
+        status, ctype, payload, extra = script()(message.get("method", ""), message, {})
+        sock.sendall(servers.respond(status, ctype, payload, extra))
+
+    with servers.serve(paging) as url:
+        code, report, _ = run(capsys, url, "--max-run-time", "1.5", "--timeout", "10", "--no-iam")
+    assert (code, report["outcome"]) == (62, "transport_error")
+    assert report["tools"] == ["T___first"] and report["tools_partial"] is True
