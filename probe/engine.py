@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import time
 from collections.abc import Coroutine, Iterable, Sequence
 from typing import Any, TypeVar
@@ -129,6 +130,8 @@ class _Run:
         self.context = context
         self.redactor = Redactor()
         self.redactor.add_url_secrets(probe.target.url)  # an echoed ?api_key=... is a secret like a token
+        for name in probe.secret_env:  # e.g. `password: ${PW}` in a scenario file's call arguments
+            self.redactor.add(os.environ.get(name))
         self.steps: list[Step] = []
         self.tools: list[str] = []
         self.tools_partial = False

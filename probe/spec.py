@@ -400,6 +400,7 @@ class Probe:
     idempotent: bool = False  # the tool is safe to repeat
     diagnose: bool = True  # ask AWS why (IAM check, engine state) when the outcome calls for it
     name: str | None = None
+    secret_env: tuple[str, ...] = ()  # environment variables whose values are secrets of the run (redacted)
 
     def __post_init__(self) -> None:
         _kind(self.target, Target, "target", "a Target")
@@ -410,6 +411,8 @@ class Probe:
             _kind(getattr(self, name), bool, name, "true or false")
         if self.name is not None:
             _kind(self.name, str, "name", "a string")
+        if not isinstance(self.secret_env, tuple) or not all(isinstance(v, str) for v in self.secret_env):
+            raise SpecError("secret_env must be a tuple of environment variable names", field="secret_env")
         _number(self.timeout, "timeout", minimum=0, strict=True)
         _number(self.max_retry_time, "max_retry_time", minimum=0, strict=False)
         _number(self.max_run_time, "max_run_time", minimum=0, strict=True)

@@ -14,11 +14,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from probe.outcome import Outcome, RunResult
+from probe.report.escape import terminal_safe
 
 
 def code(text: Any) -> str:
-    """`text` as one Markdown code span: one line, no backtick can close it early."""
-    s = " ".join(str(text).split()).replace("`", "'")
+    """`text` as one Markdown code span: one line, no backtick can close it early, no control character
+    (`cat SUMMARY.md` must not run a server's escape sequence)."""
+    s = terminal_safe(" ".join(str(text).split())).replace("`", "'")
     return f"`{s[:600]}`"
 
 

@@ -68,19 +68,42 @@ def write_bundle(
     files = gather(results, probes, telemetry_wait=telemetry_wait, session=session, created=created)
     texts = {name: redactor.text(text) for name, text in files.items()}
     target = Path(directory)
+    where = target
     try:
         target.mkdir(parents=True, exist_ok=True)
+        if any(target.iterdir()) and not (target / "bundle.json").is_file():
+            raise BundleError(f"{target} exists and holds other files: name a new or empty directory "
+                              "(an earlier bundle is overwritten)")
         for name, text in texts.items():
-            (target / name).write_text(text, encoding="utf-8")
+            _write_new(target / name, text.encode("utf-8"))
         if zip_:
-            archive = target.with_name(target.name + ".zip")
-            with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as z:
+            archive = where = target.with_name(target.name + ".zip")
+            if archive.is_symlink() or (archive.exists() and not archive.is_file()):
+                raise BundleError(f"{archive} exists and is not a file")
+            partial = archive.with_name(f".{archive.name}.{os.getpid()}.partial")
+            with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as z:
                 for name, text in texts.items():
                     z.writestr(f"{target.name}/{name}", text)
+            os.replace(partial, archive)
             return archive
     except OSError as exc:
-        raise BundleError(f"cannot write the bundle to {target}: {exc.strerror or type(exc).__name__}") from None
+        raise BundleError(f"cannot write the bundle to {where}: {exc.strerror or type(exc).__name__}") from None
     return target
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """Write through a fresh file then rename it into place: a link planted at `path` is replaced, never
+    followed, so nothing outside the bundle directory is written."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        raise
 
 
 def _redactor(probes: Sequence[Probe], session: Any) -> Redactor:

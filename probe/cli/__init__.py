@@ -216,7 +216,7 @@ def _add_discover(sub: argparse._SubParsersAction) -> None:
 
 def _add_lab(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("lab", help="start the embedded AgentCore lab on 127.0.0.1 until interrupted")
-    p.add_argument("--port", type=int, default=0, help="first port to use (default: any free ports)")
+    p.add_argument("--port", type=_port, default=0, help="first port to use (default: any free ports)")
     p.add_argument("--seed", metavar="FILE", help="seed the lab from a seed file (YAML; default: the incident)")
     p.add_argument("--scenario", dest="seed", metavar="FILE", help=argparse.SUPPRESS)  # deprecated spelling
     p.set_defaults(handler=_lazy("probe.cli.lab", "lab_main"))
@@ -291,8 +291,19 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     )
     _add_monitor_args(p, every="60s")
     p.add_argument("--listen", default="127.0.0.1", metavar="ADDR", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=9810, metavar="P", help="port to bind (default 9810; 0: any)")
+    p.add_argument("--port", type=_port, default=9810, metavar="P", help="port to bind (default 9810; 0: any)")
     p.set_defaults(handler=_lazy("probe.cli.serve", "main"))
+
+
+def _port(text: str) -> int:
+    """A TCP port, 0 to 65535 (0: any free port)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0 to 65535, got {port}")
+    return port
 
 
 def _lazy(module: str, func: str) -> Callable[[argparse.Namespace], int]:

@@ -10,14 +10,22 @@ def main(ns: argparse.Namespace) -> int:
     from pathlib import Path
 
     from probe.bundle.read import is_bundle, load_bundle
+    from probe.cli.replay import load_report
+    from probe.report.escape import terminal_safe
     from probe.report.html import render_html
 
     try:
         if not is_bundle(ns.bundle):
             raise ValueError(f"{ns.bundle}: not a bundle directory or zip")
+        load_report(ns.bundle)  # the same reading as `replay`: a report it refuses is refused here too
         page = render_html(load_bundle(ns.bundle))
-    except (ValueError, OSError, KeyError, TypeError) as exc:
-        sys.stderr.write(f"agentcore-probe: error: {' '.join(str(exc).split())[:400]}\n")
+    except (ValueError, OSError) as exc:
+        sys.stderr.write(f"agentcore-probe: error: {terminal_safe(' '.join(str(exc).split()))[:400]}\n")
+        return 2
+    except Exception as exc:  # a bundle from anywhere: whatever shape it has, one line, never a traceback
+        shown = terminal_safe(f"{type(exc).__name__}: {exc}")[:300]
+        sys.stderr.write(f"agentcore-probe: error: {terminal_safe(ns.bundle)}: not a bundle this probe can show "
+                         f"({shown})\n")
         return 2
     try:
         Path(ns.html).write_text(page, encoding="utf-8")

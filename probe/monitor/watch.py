@@ -27,6 +27,7 @@ from typing import IO, TYPE_CHECKING
 
 from probe.monitor.labels import Labels, labels_for, succeeded
 from probe.outcome import RunResult
+from probe.report.escape import terminal_safe
 from probe.spec import Probe
 
 if TYPE_CHECKING:  # prometheus-client is needed only by the callers that keep a store (serve)
@@ -184,5 +185,5 @@ async def _cut_after_grace(stop: asyncio.Event, cut: asyncio.Event, grace: float
 
 def _say(log: IO[str], line: str) -> None:
     with contextlib.suppress(OSError, ValueError):  # a log we cannot write must not stop the loop either
-        log.write(line + "\n")
+        log.write(terminal_safe(line) + "\n")  # one line, whatever a name or a server put in it
         log.flush()

@@ -8,18 +8,24 @@ break the table or inject markup (pipes, backticks, HTML, newlines).
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Sequence
 
 from probe.outcome import RunResult
+from probe.report.escape import terminal_safe
 from probe.report.junit import failure_message
 from probe.report.table import expected_text, met_word
 
 CELL_LIMIT = 300
 
 
+_MARKDOWN = re.compile(r"([\\`*\[\]|<>])")  # enough to neutralise links, images, emphasis, code and HTML
+
+
 def cell(text: object) -> str:
-    value = " ".join(str(text).split())[:CELL_LIMIT]
-    return html.escape(value, quote=False).replace("|", "\\|").replace("`", "\\`")
+    """Server text in a Markdown table cell: no control characters, and no link, image or emphasis syntax."""
+    value = terminal_safe(" ".join(str(text).split()))[:CELL_LIMIT]
+    return html.escape(_MARKDOWN.sub(r"\\\1", value), quote=False)
 
 
 def render_markdown(results: Sequence[RunResult], *, title: str = "agentcore-probe scenario") -> str:

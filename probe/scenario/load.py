@@ -49,6 +49,18 @@ ENGINE_MODES = ("ENFORCE", "LOG_ONLY", "NONE")
 VERSION = 1
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+MAX_LABEL = 200
+_NOT_PRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def label_problem(name: str) -> str | None:
+    """Probe and gateway names become metric labels, EMF dimensions, log fields and test ids: printable
+    text of a sane length, or the metrics, logs and terminals that show them break."""
+    if len(name) > MAX_LABEL:
+        return f"longer than {MAX_LABEL} characters"
+    if _NOT_PRINTABLE.search(name):
+        return "holds control, line-separator or bidi characters; use printable text"
+    return None
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SECRETISH = re.compile(r"(?i)(token|secret|passw(or)?d|passphrase|api[_-]?key|apikey|credential|private[_-]?key)")
 _REFERENCE = re.compile(r"(?i)(_env|_file|_url|_uri|_id|_arn|_path|_name|_ms|_s|_count|_type)$")
@@ -190,6 +202,7 @@ class _FileReader:
         self.overrides = overrides
         self.problems: list[Problem] = []
         self.secret_lines: set[tuple[int, str]] = set()
+        self.secret_vars: set[str] = set()  # variables named where a secret goes: their values are redacted
 
     def err(self, line: int, message: str) -> None:
         self.problems.append(Problem(self.path, line, message))
@@ -224,6 +237,10 @@ class _FileReader:
 
     def expand(self, value: str, line: int) -> str | None:
         names = _VAR.findall(value)
+        if value.count("${") != len(names):
+            self.err(line, f"malformed ${{...}} in {value[:80]!r}: write ${{NAME}} with a variable name "
+                           "(letters, digits, _), one per placeholder; there is no escape or default syntax")
+            return None
         missing = [n for n in names if n not in self.env]
         if missing:
             if self.require_env:
@@ -281,6 +298,8 @@ class _FileReader:
         if isinstance(value, LMap):
             for key, item in value.items():
                 skey = str(key)
+                if isinstance(item, str) and _SECRETISH.search(skey) and not _REFERENCE.search(skey):
+                    self.secret_vars.update(_VAR.findall(item))
                 if (isinstance(item, str) and item.strip() and _SECRETISH.search(skey)
                         and not _REFERENCE.search(skey) and not _VAR.fullmatch(item.strip())):
                     line = value.line_of(key)
@@ -362,6 +381,9 @@ class _FileReader:
     # -- gateways ----------------------------------------------------------------------------------
 
     def gateway(self, name: str, gdoc: Any, line: int) -> Target | None:
+        if (problem := label_problem(str(name))) is not None:
+            self.err(line, f"gateway name {str(name)[:40]!r}: {problem}")
+            return None
         g = self.mapping(gdoc, line, f"gateway {name!r}")
         if g is None:
             return None
@@ -469,6 +491,9 @@ class _FileReader:
             self.keys(p, PROBE_KEYS, "a probe")
             self.err(p.vline("name") if "name" in p else p.line, "a probe needs a name (name: refund-tools-listed)")
             return
+        if (problem := label_problem(name)) is not None:
+            self.err(p.vline("name"), f"probe name {name[:40]!r}: {problem}")
+            return
         where = f"probe {name!r}"
         self.keys(p, PROBE_KEYS, where)
         if name in out.lines or any(f"{name}[{v}]" in out.lines for v in SUPPORTED_VERSIONS):
@@ -529,7 +554,7 @@ class _FileReader:
         for version, label in zip(versions, labels, strict=True):
             try:
                 probe = Probe(target=target, call=call or None, expect=expect, name=label, protocol_version=version,
-                              **limits)
+                              secret_env=tuple(sorted(self.secret_vars)), **limits)
             except (SpecError, TypeError) as exc:
                 key = getattr(exc, "field", None)
                 self.err(merged.line_of(key) if key in merged else p.line, f"{where}: {exc}")

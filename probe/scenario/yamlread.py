@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 MAX_FILE_BYTES = 1024 * 1024
+MAX_NODES = 100_000  # values in the document with every alias expanded: far beyond any scenario file
 
 
 class LMap(dict):
@@ -90,9 +91,49 @@ _Loader.add_constructor("tag:yaml.org,2002:map", _mapping)  # type: ignore[arg-t
 _Loader.add_constructor("tag:yaml.org,2002:seq", _sequence)  # type: ignore[arg-type]
 
 
+def expanded_size(root: yaml.Node | None, limit: int = MAX_NODES) -> int:
+    """How many values the document holds once every alias is expanded, counted without expanding.
+
+    Aliases make a graph of the node tree: a few lines can stand for billions of values
+    ("billion laughs"), which later walks of the document would visit one by one. The
+    count is memoised per node, so it costs one pass over the distinct nodes; it stops
+    growing past `limit`, and a node that contains itself is refused.
+    """
+    sizes: dict[int, int] = {}
+    visiting: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in visiting:
+            raise ReadError("an alias refers to a node that contains it", node.start_mark.line + 1)
+        visiting.add(key)
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            for child in node.value:
+                total += size(child)
+                if total > limit:
+                    break
+        elif isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                total += size(k) + size(v)
+                if total > limit:
+                    break
+        visiting.discard(key)
+        sizes[key] = min(total, limit + 1)
+        return sizes[key]
+
+    return size(root) if root is not None else 0
+
+
 def parse_text(text: str) -> Any:
     """One YAML document with line information; ReadError (with the line) when it is not YAML."""
     try:
+        root = yaml.compose(text, Loader=_Loader)
+        if expanded_size(root) > MAX_NODES:
+            raise ReadError(f"the document expands to more than {MAX_NODES} values (aliases of aliases): "
+                            "write the values out, or use fewer aliases", 1)
         return yaml.load(text, Loader=_Loader)
     except ReadError:
         raise

@@ -25,3 +25,15 @@ def test_scenario_file_is_required(capsys) -> None:
         main(["watch", "--every", "60s"])
     assert info.value.code == 2
     assert "-f/--file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "http"])
+def test_serve_refuses_a_port_out_of_range_in_one_line(tmp_path, capsys, port) -> None:
+    from probe.cli import main
+
+    path = tmp_path / "s.yaml"
+    path.write_text("version: 1\ngateways:\n  g: {url: 'http://127.0.0.1:1/mcp', auth: none}\nprobes:\n  - name: p\n")
+    with pytest.raises(SystemExit) as e:
+        main(["serve", "-f", str(path), "--every", "0", "--port", port])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1 and "--port" in err
