@@ -152,7 +152,8 @@ def _add_policy(sub: argparse._SubParsersAction) -> None:
         "policies unreadable, cedarpy missing).",
     )
     _add_aws_args(explain)
-    explain.add_argument("--tool", required=True, metavar="NAME", help="the tool's full name (Target___tool)")
+    explain.add_argument("--tool", required=True, type=_name, metavar="NAME",
+                         help="the tool's full name (Target___tool)")
     explain.add_argument("--args", metavar="JSON", default=None, help="the call's arguments: a JSON object or @FILE")
     explain.add_argument("--listing", action="store_true",
                          help="explain tools/list instead: could some call of this tool be permitted (input unknown)?")
@@ -263,7 +264,7 @@ def _add_monitor_args(p: argparse.ArgumentParser, *, every: str) -> None:
                    help=f"time between cycles: 60s, 5m, 1h or seconds (default {every})")
     p.add_argument("--jitter", default=None, metavar="J",
                    help="randomise each wait by up to this much: 10%% of --every, or a duration")
-    p.add_argument("--concurrency", type=int, default=20, metavar="N", help="probes run at once (default 20)")
+    p.add_argument("--concurrency", type=_positive, default=20, metavar="N", help="probes run at once (default 20)")
 
 
 def _add_watch(sub: argparse._SubParsersAction) -> None:
@@ -304,6 +305,24 @@ def _port(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"a port is 0 to 65535, got {port}")
     return port
+
+
+def _positive(text: str) -> int:
+    """A whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _name(text: str) -> str:
+    """A non-empty name."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
 
 
 def _lazy(module: str, func: str) -> Callable[[argparse.Namespace], int]:

@@ -213,3 +213,12 @@ def test_explain_usage_and_access_errors(lab, lab_env, world, capsys, monkeypatc
         code, out, err = cli(capsys, "policy", "explain", *argv)
         assert (code, out) == (2, ""), argv
         assert err.startswith("agentcore-probe: error: ") and err.count("\n") == 1 and words in err, (argv, err)
+
+
+def test_an_empty_tool_name_is_a_usage_error(capsys) -> None:
+    from probe.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["policy", "explain", "--gateway-id", "g", "--region", "us-east-1", "--tool", " "])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1 and "--tool" in err

@@ -37,3 +37,14 @@ def test_serve_refuses_a_port_out_of_range_in_one_line(tmp_path, capsys, port) -
         main(["serve", "-f", str(path), "--every", "0", "--port", port])
     err = capsys.readouterr().err
     assert e.value.code == 2 and err.count("\n") == 1 and "--port" in err
+
+
+@pytest.mark.parametrize("command", ["watch", "serve"])
+@pytest.mark.parametrize("value", ["0", "-3", "many"])
+def test_concurrency_must_be_at_least_one(capsys, command, value) -> None:
+    from probe.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main([command, "-f", "s.yaml", "--concurrency", value])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1 and "--concurrency" in err
