@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -127,14 +127,20 @@ def explain_call(
     input_schema: Mapping[str, Any] | None = None,
 ) -> Explanation:
     """Why the engine permits or denies this `tools/call` (AuthorizeAction)."""
+    return _for_principal(policies, gateway_arn, tool, principal,
+                          lambda who: _explain_call(policies, gateway_arn, tool, who, arguments, input_schema))
+
+
+def _for_principal(policies: Sequence[EnginePolicy], gateway_arn: str, tool: str, principal: Principal | None,
+                   explain: Callable[[Principal], Explanation]) -> Explanation:
+    """Explain for the caller, a stand-in caller when no enforced policy reads who it is, or say it cannot tell."""
     principal, stand_in = _stand_in(policies, principal)
     blocked = _cannot_tell(policies, gateway_arn, tool, principal)
     if blocked is not None:
         return blocked
     assert principal is not None
-    if stand_in:
-        return _noted(_explain_call(policies, gateway_arn, tool, principal, arguments, input_schema), stand_in)
-    return _explain_call(policies, gateway_arn, tool, principal, arguments, input_schema)
+    explained = explain(principal)
+    return _noted(explained, stand_in) if stand_in else explained
 
 
 def _explain_call(
@@ -172,14 +178,8 @@ def explain_listing(
     policies: Sequence[EnginePolicy], gateway_arn: str, tool: str, principal: Principal | None
 ) -> Explanation:
     """Whether `tools/list` should show this tool: could some permit apply with the input unknown?"""
-    principal, stand_in = _stand_in(policies, principal)
-    blocked = _cannot_tell(policies, gateway_arn, tool, principal)
-    if blocked is not None:
-        return blocked
-    assert principal is not None
-    if stand_in:
-        return _noted(_explain_listing(policies, gateway_arn, tool, principal), stand_in)
-    return _explain_listing(policies, gateway_arn, tool, principal)
+    return _for_principal(policies, gateway_arn, tool, principal,
+                          lambda who: _explain_listing(policies, gateway_arn, tool, who))
 
 
 def _explain_listing(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 EXPLAIN_EXIT = {"permit": 0, "listable": 0, "forbid": 20, "default_deny": 20, "hidden": 20, "cannot_tell": 4}
@@ -45,13 +46,16 @@ def _need_gateway(ns: argparse.Namespace) -> tuple[str, str]:
 
 
 def explain_main(ns: argparse.Namespace) -> int:
+    return _guarded(_explain, ns)
+
+
+def _guarded(command: Callable[[argparse.Namespace], int], ns: argparse.Namespace) -> int:
+    """A usage problem or a missing cedarpy is one line and exit 2, for every policy command."""
     from probe.cedar import CedarUnavailable
 
     try:
-        return _explain(ns)
-    except _Usage as exc:
-        return _fail(str(exc))
-    except CedarUnavailable as exc:
+        return command(ns)
+    except (_Usage, CedarUnavailable) as exc:
         return _fail(str(exc))
 
 
@@ -161,14 +165,7 @@ def _emit(ns: argparse.Namespace, doc: dict[str, Any], lines: list[str], code: i
 
 
 def lint_main(ns: argparse.Namespace) -> int:
-    from probe.cedar import CedarUnavailable
-
-    try:
-        return _lint(ns)
-    except _Usage as exc:
-        return _fail(str(exc))
-    except CedarUnavailable as exc:
-        return _fail(str(exc))
+    return _guarded(_lint, ns)
 
 
 def _lint(ns: argparse.Namespace) -> int:
